@@ -1,0 +1,268 @@
+"""Layer-level network descriptions and the generic module builder.
+
+An :class:`ArchSpec` is the single source of truth about a candidate network: the built
+``torch.nn.Module`` is made from it (:func:`build_module`) and the analytic costs in
+:mod:`moo_nas.costs` are pure functions of it.  Channel counts are plain numbers so the same
+description, with continuous *effective* channel counts, serves a mask-based DNAS as a
+differentiable cost (the builder needs integers).
+
+Operations run in list order on named tensors; ``"input"`` is the network's input.
+
+Kinds:
+
+``conv``    1-D or 2-D convolution (dimension = ``len(kernel)``), padding ``k // 2``,
+            optional BatchNorm and activation; ``groups == in_channels`` makes it depthwise.
+``linear``  fully connected layer on a flat tensor, optional activation.
+``add``     element-wise sum of its inputs (residual join), optional activation.
+``gap``     global average pooling to a flat tensor.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field, replace
+from typing import Sequence
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .formats import get_format
+
+KINDS = ("conv", "linear", "add", "gap")
+
+
+def conv_out(size: int, kernel: int, stride: int) -> int:
+    """Output length of a convolution with padding ``kernel // 2``."""
+    return (size + 2 * (kernel // 2) - kernel) // stride + 1
+
+
+@dataclass(frozen=True)
+class OpSpec:
+    """One operation of a network, with the shapes the cost formulas need."""
+
+    name: str
+    kind: str
+    inputs: tuple[str, ...]
+    output: str
+    in_channels: float
+    out_channels: float
+    in_spatial: tuple[int, ...]
+    out_spatial: tuple[int, ...]
+    kernel: tuple[int, ...] = ()
+    stride: int = 1
+    groups: float = 1
+    batchnorm: bool = False
+    activation: str | None = None
+    weight_format: str = "fp32"
+    act_format: str = "fp32"
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"unknown op kind {self.kind!r}")
+
+    @property
+    def depthwise(self) -> bool:
+        return self.kind == "conv" and self.groups == self.in_channels and self.groups != 1
+
+
+@dataclass(frozen=True)
+class ArchSpec:
+    """A whole network: input description, operations in execution order, output tensor."""
+
+    in_channels: float
+    in_spatial: tuple[int, ...]
+    ops: tuple[OpSpec, ...]
+    output: str
+    input_format: str = "fp32"
+    meta: dict = field(default_factory=dict, compare=False, hash=False)
+
+    def fingerprint(self) -> str:
+        """Stable hash of the network structure (two genotypes with equal specs share it)."""
+        data = {
+            "in": [self.in_channels, list(self.in_spatial), self.input_format],
+            "ops": [asdict(op) for op in self.ops],
+            "out": self.output,
+        }
+        return hashlib.sha1(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+    def op(self, name: str) -> OpSpec:
+        for op in self.ops:
+            if op.name == name:
+                return op
+        raise KeyError(name)
+
+    def with_formats(self, weight: str | None = None, act: str | None = None) -> "ArchSpec":
+        """Copy with every layer's weight and/or activation format replaced."""
+        ops = tuple(
+            replace(
+                op,
+                weight_format=weight or op.weight_format,
+                act_format=act or op.act_format,
+            )
+            for op in self.ops
+        )
+        return replace(self, ops=ops)
+
+
+class ArchBuilder:
+    """Helper the spaces use to append operations while tracking tensor shapes."""
+
+    def __init__(self, in_channels: int, in_spatial: Sequence[int], input_format: str = "fp32"):
+        self.in_channels = in_channels
+        self.in_spatial = tuple(in_spatial)
+        self.input_format = input_format
+        self.ops: list[OpSpec] = []
+        self.shapes: dict[str, tuple[float, tuple[int, ...]]] = {
+            "input": (in_channels, self.in_spatial)
+        }
+
+    def conv(
+        self,
+        name: str,
+        src: str,
+        out_channels: float,
+        kernel: int | Sequence[int],
+        stride: int = 1,
+        depthwise: bool = False,
+        batchnorm: bool = True,
+        activation: str | None = "relu",
+        weight_format: str = "fp32",
+        act_format: str = "fp32",
+    ) -> str:
+        cin, spatial = self.shapes[src]
+        if isinstance(kernel, int):
+            kernel = (kernel,) * len(spatial)
+        kernel = tuple(int(k) for k in kernel)
+        out_sp = tuple(conv_out(s, k, stride) for s, k in zip(spatial, kernel))
+        if depthwise:
+            out_channels = cin
+        self.ops.append(
+            OpSpec(
+                name, "conv", (src,), name, cin, out_channels, spatial, out_sp, kernel, stride,
+                cin if depthwise else 1, batchnorm, activation, weight_format, act_format,
+            )
+        )
+        self.shapes[name] = (out_channels, out_sp)
+        return name
+
+    def add(self, name: str, srcs: Sequence[str], activation: str | None = "relu",
+            act_format: str = "fp32") -> str:
+        c, sp = self.shapes[srcs[0]]
+        for s in srcs[1:]:
+            if self.shapes[s][1] != sp:
+                raise ValueError(f"add {name}: spatial mismatch")
+        self.ops.append(OpSpec(name, "add", tuple(srcs), name, c, c, sp, sp,
+                               activation=activation, act_format=act_format))
+        self.shapes[name] = (c, sp)
+        return name
+
+    def gap(self, name: str, src: str, act_format: str = "fp32") -> str:
+        c, sp = self.shapes[src]
+        self.ops.append(OpSpec(name, "gap", (src,), name, c, c, sp, (), act_format=act_format))
+        self.shapes[name] = (c, ())
+        return name
+
+    def linear(self, name: str, src: str, out_features: int, activation: str | None = None,
+               weight_format: str = "fp32", act_format: str = "fp32") -> str:
+        c, sp = self.shapes[src]
+        if sp:
+            raise ValueError(f"linear {name}: input must be flat")
+        self.ops.append(OpSpec(name, "linear", (src,), name, c, out_features, (), (),
+                               activation=activation, weight_format=weight_format,
+                               act_format=act_format))
+        self.shapes[name] = (out_features, ())
+        return name
+
+    def finish(self, output: str, **meta) -> ArchSpec:
+        return ArchSpec(self.in_channels, self.in_spatial, tuple(self.ops), output,
+                        self.input_format, dict(meta))
+
+
+def _activation(name: str | None, x: torch.Tensor) -> torch.Tensor:
+    if name is None:
+        return x
+    if name == "relu":
+        return F.relu(x)
+    raise ValueError(f"unknown activation {name!r}")
+
+
+class SpecNet(nn.Module):
+    """A ``torch.nn.Module`` that executes an :class:`ArchSpec`.
+
+    Convolutions carry BatchNorm when the spec says so (no conv bias then); non-fp32 formats
+    are emulated by fake quantisation of weights (per output channel) and of each op's output.
+    """
+
+    def __init__(self, spec: ArchSpec):
+        super().__init__()
+        self.spec = spec
+        self.layers = nn.ModuleDict()
+        self.norms = nn.ModuleDict()
+        for op in spec.ops:
+            if op.kind == "conv":
+                cin, cout, groups = int(op.in_channels), int(op.out_channels), int(op.groups)
+                conv_cls = {1: nn.Conv1d, 2: nn.Conv2d}[len(op.kernel)]
+                self.layers[op.name] = conv_cls(
+                    cin, cout, op.kernel, stride=op.stride,
+                    padding=tuple(k // 2 for k in op.kernel), groups=groups,
+                    bias=not op.batchnorm,
+                )
+                if op.batchnorm:
+                    bn_cls = {1: nn.BatchNorm1d, 2: nn.BatchNorm2d}[len(op.kernel)]
+                    self.norms[op.name] = bn_cls(cout)
+            elif op.kind == "linear":
+                self.layers[op.name] = nn.Linear(int(op.in_channels), int(op.out_channels))
+        self._plan = [
+            (op, get_format(op.weight_format), get_format(op.act_format)) for op in spec.ops
+        ]
+        self._in_fmt = get_format(spec.input_format)
+        # last use of each tensor, so intermediate tensors are released early
+        last: dict[str, int] = {}
+        for i, op in enumerate(spec.ops):
+            for t in op.inputs:
+                last[t] = i
+        self._release = [
+            tuple(t for t in op.inputs if last.get(t) == i and t != spec.output)
+            for i, op in enumerate(spec.ops)
+        ]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        tensors = {"input": self._in_fmt.quantize(x)}
+        for (op, wfmt, afmt), release in zip(self._plan, self._release):
+            if op.kind == "conv":
+                layer = self.layers[op.name]
+                w = wfmt.quantize(layer.weight, per_channel=True)
+                if len(op.kernel) == 2:
+                    y = F.conv2d(tensors[op.inputs[0]], w, layer.bias, layer.stride,
+                                 layer.padding, 1, layer.groups)
+                else:
+                    y = F.conv1d(tensors[op.inputs[0]], w, layer.bias, layer.stride,
+                                 layer.padding, 1, layer.groups)
+                if op.batchnorm:
+                    y = self.norms[op.name](y)
+            elif op.kind == "linear":
+                layer = self.layers[op.name]
+                y = F.linear(tensors[op.inputs[0]], wfmt.quantize(layer.weight, True), layer.bias)
+            elif op.kind == "add":
+                y = tensors[op.inputs[0]]
+                for t in op.inputs[1:]:
+                    y = y + tensors[t]
+            else:  # gap
+                y = tensors[op.inputs[0]].flatten(2).mean(dim=2)
+            y = afmt.quantize(_activation(op.activation, y))
+            for t in release:
+                del tensors[t]
+            tensors[op.output] = y
+        return tensors[self.spec.output]
+
+
+def build_module(spec: ArchSpec) -> SpecNet:
+    """Build a freshly initialised module for a spec (channel counts must be integers)."""
+    for op in spec.ops:
+        if op.kind in ("conv", "linear"):
+            for c in (op.in_channels, op.out_channels):
+                if int(c) != c or c < 1:
+                    raise ValueError(f"op {op.name}: channel count {c} is not a positive integer")
+    return SpecNet(spec)

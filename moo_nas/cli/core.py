@@ -1,0 +1,220 @@
+"""Core commands: search, compare, report, show, export and the listings."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from ..errors import UserError
+
+
+def _kv(items: list[str] | None, what: str) -> dict[str, Any]:
+    """Parse ``key=value`` pairs; values are read as JSON when possible (numbers, lists...)."""
+    out: dict[str, Any] = {}
+    for item in items or []:
+        if "=" not in item:
+            raise UserError(f"{what} {item!r} must look like key=value.")
+        k, v = item.split("=", 1)
+        try:
+            out[k.strip()] = json.loads(v)
+        except json.JSONDecodeError:
+            out[k.strip()] = v
+    return out
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from ..experiment import parse_experiment, run_experiment
+
+    data: dict[str, Any] = {
+        "name": args.name,
+        "seeds": [args.seed],
+        "task": {"name": args.task, **_kv(args.task_option, "--task-option")},
+        "space": {"name": args.space, **_kv(args.space_option, "--space-option")},
+        "recipe": _kv(args.recipe, "--recipe"),
+        "budget": {k: v for k, v in (("evaluations", args.evaluations), ("seconds", args.seconds),
+                                      ("cost_hours", args.cost_hours)) if v is not None},
+        "objectives": [],
+        "strategies": [{"name": args.strategy, **_kv(args.option, "--option")}],
+        "store": args.store,
+        "report": args.report or f"reports/{args.name}",
+        "executor": {"name": args.executor, **({"address": args.ray_address} if args.ray_address else {})},
+    }
+    from ..objectives import parse_objective
+
+    for text in args.objective or ["val_accuracy", "model_bytes", "peak_act_bytes", "latency_ms"]:
+        o = parse_objective(text)
+        data["objectives"].append({"name": o.name, **({"bound": o.bound} if o.bound is not None else {})})
+    if not data["budget"]:
+        data["budget"] = {"evaluations": 20}
+    exp = parse_experiment(data, "the command line")
+    out = run_experiment(exp, progress=not args.quiet)
+    print(f"report written to {out}/README.md; store {exp.store}")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from ..experiment import load_experiment, run_experiment
+
+    exp = load_experiment(args.experiment)
+    if args.store:
+        exp.store = Path(args.store)
+    if args.report:
+        exp.report = Path(args.report)
+    if args.jobs:
+        exp.jobs = args.jobs
+    if args.executor:
+        exp.executor = {"name": args.executor, **({"address": args.ray_address} if args.ray_address else {})}
+    out = run_experiment(exp, progress=not args.quiet)
+    print((Path(out) / "README.md").read_text() if args.print else f"report written to {out}/README.md")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from ..comparator import compare
+    from ..report import write_report
+    from ..store import Store
+
+    store = _open_store(args.store)
+    runs = store.runs(args.experiment)
+    if not runs:
+        raise UserError(f"store {args.store} has no runs" + (f" of experiment {args.experiment!r}." if args.experiment else "."))
+    out = write_report(compare(store, runs), args.out, f"Runs of {args.experiment or args.store}")
+    print(f"report written to {out}/README.md")
+    return 0
+
+
+def _open_store(path: str):
+    from ..store import Store
+
+    if not Path(path).exists():
+        raise UserError(f"store {path} does not exist.")
+    return Store(path)
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from ..comparator import feasible_points, nondominated, objectives_of
+
+    store = _open_store(args.store)
+    if args.run is None:
+        print(f"{'run':>4} {'experiment':<16} {'strategy':<18} {'seed':>4} {'evals':>6} {'status':<9}")
+        for r in store.runs():
+            n = len(store.evaluations(r.id))
+            print(f"{r.id:>4} {r.experiment:<16} {r.strategy:<18} {r.seed:>4} {n:>6} {r.status:<9}")
+        return 0
+    run = store.run(args.run)
+    objs = objectives_of(run)
+    evals = store.evaluations(run.id)
+    pts, kept = feasible_points(evals, objs)
+    front = [e for e, m in zip(kept, nondominated(pts)) if m]
+    print(f"Pareto front of run {run.id} ({run.strategy}, seed {run.seed}): {len(front)} of {len(evals)} evaluations")
+    names = [o.name for o in objs] + (["test_accuracy"] if "test_accuracy" not in [o.name for o in objs] else [])
+    print("  ".join(f"{n:>15}" for n in ["seq"] + names) + "  genotype")
+    for e in sorted(front, key=lambda e: e.value(objs[0].name) or 0):
+        print("  ".join(f"{x:>15.6g}" if isinstance(x, float) else f"{x:>15}" for x in
+                        [e.seq] + [e.value(n) if e.value(n) is not None else float('nan') for n in names])
+              + "  " + " ".join(f"{k}={v}" for k, v in e.genotype.items()))
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    store = _open_store(args.store)
+    store.run(args.run)
+    print(f"wrote {store.export_csv(args.run, args.out)}")
+    return 0
+
+
+def cmd_spaces(args: argparse.Namespace) -> int:
+    from ..spaces import SPACES
+
+    for name, cls in sorted(SPACES.items()):
+        print(f"{name:<14} {cls.description}")
+    return 0
+
+
+def cmd_strategies(args: argparse.Namespace) -> int:
+    from strategies import REGISTRY, get_strategy
+
+    for name in sorted(REGISTRY):
+        cls = get_strategy(name)
+        opts = ", ".join(cls.option_names())
+        print(f"{name:<18} {cls.description}" + (f"  [options: {opts}]" if opts else ""))
+    return 0
+
+
+def cmd_tasks(args: argparse.Namespace) -> int:
+    from ..data import TASKS
+
+    for name, (_, desc) in sorted(TASKS.items()):
+        print(f"{name:<14} {desc}")
+    return 0
+
+
+def cmd_objectives(args: argparse.Namespace) -> int:
+    from ..objectives import all_metrics, provider_for
+
+    for name, m in sorted(all_metrics().items()):
+        print(f"{name:<18} {m.direction:<4} {m.unit:<9} {m.stage:<8} {provider_for(name) or 'training':<14} {m.description}")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("search", help="run one strategy on one space/task (resumable)",
+                       description="Run one search; running the same command again resumes it.")
+    p.add_argument("--strategy", default="nsga2")
+    p.add_argument("--space", default="digits-cnn")
+    p.add_argument("--task", default="digits")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--evaluations", type=int)
+    p.add_argument("--seconds", type=float)
+    p.add_argument("--cost-hours", type=float)
+    p.add_argument("--objective", action="append",
+                   help="objective, optionally bounded, e.g. val_accuracy or 'model_bytes<=64KiB' (repeatable; "
+                        "default: val_accuracy, model_bytes, peak_act_bytes, latency_ms)")
+    p.add_argument("--option", action="append", help="strategy option key=value (repeatable)")
+    p.add_argument("--space-option", action="append", help="space option key=value, e.g. formats='[\"fp32\",\"int8\"]'")
+    p.add_argument("--task-option", action="append", help="task option key=value, e.g. path=/data/fmnist")
+    p.add_argument("--recipe", action="append", help="training recipe key=value, e.g. epochs=4")
+    p.add_argument("--store", default="runs/search.sqlite")
+    p.add_argument("--name", default="search", help="experiment name the run is filed under")
+    p.add_argument("--report", help="report folder (default reports/NAME)")
+    p.add_argument("--executor", default="local", choices=["local", "ray"])
+    p.add_argument("--ray-address", help="address of an existing Ray cluster")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("compare", help="run an experiment file (strategies x seeds) and write its report",
+                       description="Run or resume every strategy x seed of a TOML experiment, then report.")
+    p.add_argument("experiment", help="TOML experiment file, e.g. experiments/quickstart.toml")
+    p.add_argument("--store", help="override the experiment's store path")
+    p.add_argument("--report", help="override the report folder")
+    p.add_argument("--jobs", type=int, help="runs executed in parallel processes")
+    p.add_argument("--executor", choices=["local", "ray"])
+    p.add_argument("--ray-address")
+    p.add_argument("--print", action="store_true", help="print the Markdown report")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("report", help="write a report for the runs in a store")
+    p.add_argument("store")
+    p.add_argument("--experiment", help="only runs of this experiment")
+    p.add_argument("--out", default="reports/report")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("show", help="list a store's runs, or the Pareto table of one run")
+    p.add_argument("store")
+    p.add_argument("--run", type=int)
+    p.set_defaults(func=cmd_show)
+
+    p = sub.add_parser("export", help="export a run's evaluations to CSV")
+    p.add_argument("store")
+    p.add_argument("--run", type=int, required=True)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_export)
+
+    for name, fn, text in (("spaces", cmd_spaces, "list search spaces"),
+                           ("strategies", cmd_strategies, "list search strategies"),
+                           ("tasks", cmd_tasks, "list tasks (datasets)"),
+                           ("objectives", cmd_objectives, "list metrics usable as objectives")):
+        sub.add_parser(name, help=text, description=text).set_defaults(func=fn)

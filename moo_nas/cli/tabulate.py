@@ -1,0 +1,94 @@
+"""``moo-nas tabulate``: evaluate a whole space (or a stratified sample) into a table.
+
+Every genotype is trained with the real evaluator, once per training seed; the evaluations are
+runs of the store (experiment ``--name``, one run per seed), so an interrupted command resumes
+where it stopped.  At the end the runs are written to a table file that
+``[evaluator] kind = "table", table = "FILE"`` searches against.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+
+
+def _seeds(text: str) -> list[int]:
+    try:
+        out = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        out = []
+    if not out:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of integers; "
+                                         "write e.g. 0,1,2")
+    return out
+
+
+def cmd_tabulate(args: argparse.Namespace) -> int:
+    from strategies.base import Problem
+
+    from ..engine import Budget, run_search
+    from ..evaluator import Evaluator, EvaluatorSpec, needed_providers
+    from ..executors import make_executor
+    from ..objectives import make_objective
+    from ..store import Store
+    from ..tabular.sampling import TableSweep, sweep_options, table_from_store
+    from ..training import Recipe
+    from .core import _kv
+
+    metrics = args.metric or ["val_accuracy", "params", "model_bytes", "macs", "peak_act_bytes"]
+    objectives = tuple(make_objective(m) for m in metrics)
+    spec = EvaluatorSpec(args.space, _kv(args.space_option, "--space-option"), args.task,
+                         _kv(args.task_option, "--task-option"),
+                         Recipe.from_mapping(_kv(args.recipe, "--recipe")), objectives,
+                         needed_providers(objectives, ()), ())
+    evaluator = Evaluator(spec)
+    problem = Problem(evaluator.space, objectives, evaluator.task, spec.recipe)
+    name = args.name or f"tabulate-{args.space}-{args.task}"
+    options = sweep_options(args.sample, args.sample_seed, args.batch)
+    n = len(TableSweep(problem, 0, **options))
+    print(f"tabulating {n} genotypes of {args.space!r} on {args.task!r} x {len(args.seeds)} "
+          f"seed(s) into {args.store} (experiment {name!r})", file=sys.stderr)
+    with Store(args.store) as store:
+        for seed in args.seeds:
+            executor = make_executor(name=args.executor)
+            try:
+                r = run_search(store, problem, evaluator, TableSweep, options, seed,
+                               Budget(evaluations=n), executor, experiment=name)
+            finally:
+                executor.close()
+            print(f"seed {seed}: run {r.run_id}, {len(r.evaluations)} evaluations "
+                  f"({r.replayed} already stored)", file=sys.stderr)
+        source = (f"moo-nas tabulate: {args.space} on {args.task}, recipe "
+                  f"{spec.recipe.to_json()}, seeds {args.seeds}, store {args.store}")
+        table = table_from_store(store, name, name, source)
+    out = table.save(args.out)
+    print(f"table {out}: {len(table)} architectures, {table.n_rows()} rows, "
+          f"{table.total_train_seconds() / 3600:.4f} training hours")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("tabulate", help="evaluate a space (or a stratified sample) into a table",
+                       description="Train every genotype of a space, or a stratified sample, once "
+                                   "per seed, storing each evaluation like a run (resumable); then "
+                                   "write a table file for [evaluator] kind = \"table\".")
+    p.add_argument("--space", default="digits-cnn")
+    p.add_argument("--task", default="digits")
+    p.add_argument("--space-option", action="append", help="space option key=value")
+    p.add_argument("--task-option", action="append", help="task option key=value")
+    p.add_argument("--recipe", action="append", help="training recipe key=value, e.g. epochs=4")
+    p.add_argument("--metric", action="append",
+                   help="metric whose provider must run (repeatable; default val_accuracy, params, "
+                        "model_bytes, macs, peak_act_bytes); e.g. latency_ms adds host latency")
+    p.add_argument("--sample", type=int, help="stratified sample of N genotypes (default: all)")
+    p.add_argument("--sample-seed", type=int, default=0, help="seed of the stratified sample")
+    p.add_argument("--seeds", type=_seeds, default=[0], help="training seeds, e.g. 0,1,2")
+    p.add_argument("--batch", type=int, default=1, help="genotypes handed to the executor at once")
+    p.add_argument("--executor", default="local", choices=["local", "ray"])
+    p.add_argument("--store", default="runs/tabulate.sqlite")
+    p.add_argument("--name", help="experiment name of the runs (default tabulate-SPACE-TASK)")
+    p.add_argument("--out", required=True, help="table file to write, e.g. tables/digits.sqlite")
+    p.set_defaults(func=cmd_tabulate)

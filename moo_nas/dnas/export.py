@@ -1,0 +1,87 @@
+"""Export a masked network as a genotype of its space plus its trained weights.
+
+The genotype takes, per channel group, the number of kept channels (already on the space's
+option grid, see :class:`~moo_nas.dnas.masks.ChannelMask`), per searchable kernel the kept
+kernel size, the selected depth, and the seed's value for every other variable.  The state dict
+holds the kept slices of every weight, bias and BatchNorm buffer (running statistics included:
+re-initialising them destroys accuracy) and loads strictly into ``space.build(genotype)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from ..arch import ArchSpec
+from ..space import Genotype
+from .plan import genotype_for
+from .supernet import MaskedNet
+
+
+@dataclass
+class Exported:
+    """A searched network: its genotype, layer description and trained weights."""
+
+    genotype: Genotype
+    arch: ArchSpec
+    state_dict: dict[str, torch.Tensor]
+
+
+def chosen(net: MaskedNet) -> tuple[dict[str, int], dict[str, int], int | None]:
+    """Channel counts by variable, kernel sizes by variable and depth of the binarised masks."""
+    channels = {v: int(m.hard().sum()) for v, m in net.channel_masks.items()}
+    kernels = {v: m.chosen() for v, m in net.kernel_masks.items()}
+    depth = net.depth_gates.chosen() if net.depth_gates is not None else None
+    return channels, kernels, depth
+
+
+def _crop(w: torch.Tensor, k: int) -> torch.Tensor:
+    """Central ``k`` taps of every kernel dimension (dims 2.. of a conv weight)."""
+    for dim in range(2, w.dim()):
+        start = (w.shape[dim] - k) // 2
+        w = w.narrow(dim, start, k)
+    return w
+
+
+@torch.no_grad()
+def export(net: MaskedNet) -> Exported:
+    """The genotype and the state dict of the network the binarised masks describe."""
+    space, plan = net.space, net.plan
+    channels, kernels, depth = chosen(net)
+    genotype = genotype_for(space, plan, channels, kernels, depth)
+    arch = space.arch(genotype)
+    source = net.sources[net.chosen_depth_index()]
+    kept = {v: m.kept() for v, m in net.channel_masks.items()}
+    kernel_of = {k.op: kernels[k.variable] for k in plan.kernels}
+    idx: dict[str, torch.Tensor] = {"input": torch.arange(int(arch.in_channels))}
+    layers, norms = net.net.layers, net.net.norms
+    state: dict[str, torch.Tensor] = {}
+    for op in arch.ops:
+        src = source[op.name]
+        cin = idx[op.inputs[0]]
+        group = plan.group_of(op.name)
+        if op.depthwise or op.kind in ("add", "gap"):
+            cout = cin
+        elif group is not None:
+            cout = kept[group.variable]
+        else:
+            cout = torch.arange(int(op.out_channels))
+        idx[op.output] = cout
+        if op.kind not in ("conv", "linear"):
+            continue
+        layer = layers[src]
+        w = layer.weight[cout]
+        if not op.depthwise:
+            w = w[:, cin]
+        if op.kind == "conv" and src in kernel_of:
+            w = _crop(w, kernel_of[src])
+        state[f"layers.{op.name}.weight"] = w.clone()
+        if layer.bias is not None:
+            state[f"layers.{op.name}.bias"] = layer.bias[cout].clone()
+        if op.kind == "conv" and op.batchnorm:
+            bn = norms[src]
+            for key in ("weight", "bias", "running_mean", "running_var"):
+                state[f"norms.{op.name}.{key}"] = getattr(bn, key)[cout].clone()
+            state[f"norms.{op.name}.num_batches_tracked"] = bn.num_batches_tracked.clone()
+    return Exported(genotype, arch, state)

@@ -1,0 +1,144 @@
+"""Binarised search masks with straight-through gradients.
+
+Every mask is a real parameter binarised at 0.5 in the forward pass; the backward pass treats
+the binarisation as the identity (straight-through estimator), so the task loss and the cost
+terms both reach the parameters.  Three kinds:
+
+* :class:`ChannelMask` – one parameter per output channel of a channel group.  The forward
+  mask keeps the ``n`` channels with the largest parameters, ``n`` being the number above 0.5
+  rounded **up** to the space's option grid (at least its smallest option), so the masked
+  network is exactly the network the export produces, and its costs are exact.
+* :class:`KernelMask` – cumulative mask over the rings of kernel taps of one convolution
+  (option ``k`` keeps the central ``k`` taps per dimension); ring ``j`` is kept only when every
+  ring inside it is, so taps vanish from the outside in.
+* :class:`DepthGates` – cumulative keep gates of the removable blocks; gives one weight per
+  depth option, exactly one of which is 1.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+import torch.nn as nn
+
+THRESHOLD = 0.5
+
+
+def ste(hard: torch.Tensor, soft: torch.Tensor) -> torch.Tensor:
+    """``hard`` in the forward pass, gradient of ``soft`` in the backward pass."""
+    return soft + (hard - soft).detach()
+
+
+def binarise(theta: torch.Tensor) -> torch.Tensor:
+    """Threshold at 0.5 with a straight-through gradient."""
+    return ste((theta > THRESHOLD).to(theta.dtype), theta)
+
+
+def grid_ceil(n: int, grid: Sequence[int]) -> int:
+    """Smallest option of ``grid`` (ascending) that is >= ``n`` (the largest if none)."""
+    for g in grid:
+        if g >= n:
+            return int(g)
+    return int(grid[-1])
+
+
+class ChannelMask(nn.Module):
+    """Channel mask of one group, snapped up to an option grid (see module docstring)."""
+
+    def __init__(self, grid: Sequence[int]):
+        super().__init__()
+        self.grid = tuple(int(g) for g in grid)
+        self.theta = nn.Parameter(torch.ones(self.grid[-1]))
+
+    def hard(self) -> torch.Tensor:
+        """The binary mask of the channels kept (no gradient)."""
+        with torch.no_grad():
+            theta = self.theta.detach()
+            n = grid_ceil(int((theta > THRESHOLD).sum()), self.grid)
+            mask = torch.zeros_like(theta)
+            if n >= len(theta):
+                mask.fill_(1.0)
+            else:
+                # stable order: ties broken towards lower channel indices
+                order = torch.argsort(-theta, stable=True)
+                mask[order[:n]] = 1.0
+        return mask
+
+    def forward(self) -> torch.Tensor:
+        return ste(self.hard(), self.theta)
+
+    def kept(self) -> torch.Tensor:
+        """Indices of the kept channels, ascending."""
+        return torch.nonzero(self.hard(), as_tuple=False).flatten()
+
+
+class KernelMask(nn.Module):
+    """Cumulative ring mask over the taps of a centred odd kernel of ``dims`` dimensions."""
+
+    def __init__(self, options: Sequence[int], dims: int):
+        super().__init__()
+        self.options = tuple(int(k) for k in options)
+        self.dims = dims
+        kmax = self.options[-1]
+        centre = kmax // 2
+        idx = torch.arange(kmax)
+        # Chebyshev distance of each tap from the centre
+        dist = (idx - centre).abs()
+        for _ in range(dims - 1):
+            dist = torch.maximum(dist.unsqueeze(-1), (idx - centre).abs().view(*([1] * dist.dim()), -1))
+        rings = [(dist <= k // 2).float() for k in self.options]
+        self.register_buffer("base", rings[0], persistent=False)
+        self.register_buffer("rings", torch.stack([b - a for a, b in zip(rings, rings[1:])])
+                             if len(rings) > 1 else torch.zeros(0, *rings[0].shape),
+                             persistent=False)
+        self.theta = nn.Parameter(torch.ones(len(self.options) - 1))
+
+    def keeps(self) -> torch.Tensor:
+        """Cumulative keep value of each ring beyond the smallest option (STE)."""
+        return torch.cumprod(binarise(self.theta), dim=0)
+
+    def forward(self) -> torch.Tensor:
+        """Tap mask of shape ``(k,)*dims``."""
+        keeps = self.keeps()
+        return self.base + (keeps.view(-1, *([1] * self.dims)) * self.rings).sum(0)
+
+    def effective(self, keeps: torch.Tensor | None = None) -> torch.Tensor:
+        """Kernel size per dimension as a differentiable scalar."""
+        keeps = self.keeps() if keeps is None else keeps
+        steps = torch.tensor([b - a for a, b in zip(self.options, self.options[1:])],
+                             dtype=keeps.dtype)
+        return self.options[0] + (keeps * steps).sum()
+
+    def chosen(self) -> int:
+        with torch.no_grad():
+            return int(round(float(self.effective())))
+
+
+class DepthGates(nn.Module):
+    """Keep gates of the blocks beyond the smallest depth option."""
+
+    def __init__(self, options: Sequence[int]):
+        super().__init__()
+        self.options = tuple(int(o) for o in options)
+        self.theta = nn.Parameter(torch.ones(len(self.options) - 1))
+
+    def forward(self) -> torch.Tensor:
+        """One weight per depth option (binary in the forward pass, exactly one is 1)."""
+        keeps = torch.cumprod(binarise(self.theta), dim=0)
+        one = torch.ones(1, dtype=keeps.dtype)
+        upper = torch.cat([one, keeps])
+        lower = torch.cat([keeps, torch.zeros(1, dtype=keeps.dtype)])
+        return upper - lower
+
+    def chosen(self) -> int:
+        with torch.no_grad():
+            return self.options[int(torch.argmax(self.forward()))]
+
+
+def clamp_(module: nn.Module) -> None:
+    """Clip every mask parameter of ``module`` to [0, 1] (call after each optimiser step)."""
+    with torch.no_grad():
+        for m in module.modules():
+            if isinstance(m, (ChannelMask, KernelMask, DepthGates)):
+                m.theta.clamp_(0.0, 1.0)

@@ -1,0 +1,215 @@
+"""Channel-wise mixed-precision search (MPS) on a :class:`~moo_nas.dnas.supernet.MaskedNet`.
+
+Per output channel of every weight layer, a softmax (temperature ``tau``, annealed) over weight
+bit-widths ``(0, 2, 4, 8)`` - 0 prunes the channel, so it is offered only where the channel
+belongs to a searchable channel group, whose layers then share the choice (residual joins
+stay aligned).  The effective weight is ``sum_b p_b · Q_b(w)`` with ``Q_b`` symmetric
+per-channel fake quantisation (straight-through rounding, ``torch.fake_quantize_*`` fused
+kernels).  Per layer, a softmax over activation bit-widths ``(2, 4, 8)`` mixes fake-quantised
+outputs the same way.
+
+Costs use expected bit-widths, through the same formulas as the objectives: a layer is split
+into one part per bit-width with ``out_channels`` = the expected number of channels at that
+width, and :func:`moo_nas.costs.op_weight_bytes` / :func:`~moo_nas.costs.op_macs` are
+evaluated on each part (``int<b>`` format); ``bitops`` weights every part's MACs by
+``b · E[input activation bits] / 64``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Sequence
+
+import torch
+import torch.nn as nn
+
+from .. import costs
+from ..errors import UserError
+from ..formats import get_format
+from ..space import Genotype
+from .export import Exported, export
+from .supernet import MaskedNet
+
+MPS_COSTS = ("model_bytes", "params", "macs", "bitops")
+
+
+def _levels(bits: int) -> int:
+    return 2 ** (bits - 1) - 1
+
+
+class PrecisionSearch(nn.Module):
+    """Precision logits of a masked network; attach with :func:`attach`."""
+
+    def __init__(self, net: MaskedNet, weight_bits: Sequence[int] = (0, 2, 4, 8),
+                 act_bits: Sequence[int] = (2, 4, 8), tau: float = 5.0):
+        super().__init__()
+        self.weight_bits = tuple(int(b) for b in weight_bits)
+        self.act_bits = tuple(int(b) for b in act_bits)
+        if any(b not in (0, 2, 4, 8) for b in self.weight_bits + self.act_bits) or 0 in self.act_bits:
+            raise UserError("MPS bit-widths must be among 0 (weights only), 2, 4 and 8.")
+        self.tau = float(tau)
+        plan = net.plan
+        self.key: dict[str, str] = {}
+        self.logits = nn.ParameterDict()
+        self.act_logits = nn.ParameterDict()
+        self.prunable: set[str] = set()
+        for op in net.union.ops:
+            if op.kind not in ("conv", "linear"):
+                continue
+            group = plan.group_of(op.name.split("@")[0]) if not op.depthwise else None
+            if group is not None:
+                key = "g_" + group.variable
+                self.prunable.add(key)
+                n = group.size
+            else:
+                key = "op_" + op.name.replace("@", "_at_")
+                n = int(op.out_channels)
+            self.key[op.name] = key
+            if key not in self.logits:
+                nb = len(self.weight_bits) - (0 if key in self.prunable else int(0 in self.weight_bits))
+                self.logits[key] = nn.Parameter(torch.zeros(n, nb))
+            if op.output not in net.exit_outputs:
+                self.act_logits[op.name.replace("@", "_at_")] = nn.Parameter(torch.zeros(len(self.act_bits)))
+        self._probs: dict[str, torch.Tensor] = {}
+        self._act: dict[str, torch.Tensor] = {}
+
+    def bits_of(self, key: str) -> tuple[int, ...]:
+        return self.weight_bits if key in self.prunable else tuple(b for b in self.weight_bits if b)
+
+    def refresh(self) -> None:
+        """Softmaxes of this step (called once per forward pass)."""
+        self._probs = {k: torch.softmax(v / self.tau, dim=1) for k, v in self.logits.items()}
+        self._act = {k: torch.softmax(v / self.tau, dim=0) for k, v in self.act_logits.items()}
+
+    def weight(self, op: str, w: torch.Tensor) -> torch.Tensor:
+        key = self.key[op]
+        probs = self._probs[key]
+        wd = w.detach()
+        amax = wd.abs().flatten(1).amax(dim=1).clamp_min(1e-12)
+        zero = torch.zeros(w.shape[0], dtype=torch.int32)
+        shape = (-1,) + (1,) * (w.dim() - 1)
+        out = 0
+        for i, b in enumerate(self.bits_of(key)):
+            if b == 0:
+                continue
+            q = torch.fake_quantize_per_channel_affine(w, amax / _levels(b), zero, 0,
+                                                       -_levels(b), _levels(b))
+            out = out + probs[:, i].view(shape) * q
+        return out
+
+    def act(self, op: str, y: torch.Tensor) -> torch.Tensor:
+        key = op.replace("@", "_at_")
+        if key not in self._act:
+            return y
+        probs = self._act[key]
+        amax = y.detach().abs().amax().clamp_min(1e-12)
+        zero = torch.zeros((), dtype=torch.int32)
+        out = 0
+        for i, b in enumerate(self.act_bits):
+            q = torch.fake_quantize_per_tensor_affine(y, (amax / _levels(b)).reshape(()), zero,
+                                                      -_levels(b), _levels(b))
+            out = out + probs[i] * q
+        return out
+
+    def anneal(self, factor: float) -> None:
+        """Multiply the temperature by ``factor`` (e.g. once per epoch)."""
+        self.tau = max(1e-3, self.tau * factor)
+
+    # ------------------------------------------------------------------ costs
+    def costs(self, net: MaskedNet, names: Sequence[str]) -> dict[str, torch.Tensor]:
+        """Expected ``model_bytes``, ``params``, ``macs`` and/or ``bitops`` of the seed-depth
+        network (depth is not searched together with precision)."""
+        bad = [n for n in names if n not in MPS_COSTS]
+        if bad:
+            raise UserError(f"mixed-precision search supports the costs {', '.join(MPS_COSTS)}, "
+                            f"not {bad}.")
+        self.refresh()
+        arch = net.plan.arch
+        kept = {"input": torch.tensor(float(arch.in_channels))}
+        act_bits = {"input": torch.tensor(8.0)}
+        out = {n: torch.zeros(()) for n in names}
+        for op in arch.ops:
+            cin = kept[op.inputs[0]]
+            in_bits = act_bits[op.inputs[0]]
+            if op.kind in ("conv", "linear"):
+                key = self.key[op.name]
+                probs = self._probs[key]
+                bits = self.bits_of(key)
+                parts = [(b, probs[:, i].sum()) for i, b in enumerate(bits) if b]
+                cout = cin if op.depthwise else sum(n for _, n in parts)
+                for b, n in parts:
+                    part = replace(op, in_channels=n if op.depthwise else cin, out_channels=n,
+                                   groups=n if op.depthwise else op.groups,
+                                   weight_format=f"int{b}")
+                    if "model_bytes" in out:
+                        out["model_bytes"] = out["model_bytes"] + costs.op_weight_bytes(part)
+                    if "params" in out:
+                        out["params"] = out["params"] + costs.op_weights(part) + costs.op_biases(part)
+                    if "bitops" in out:
+                        out["bitops"] = out["bitops"] + costs.op_macs(part) * b * in_bits / 64
+                if "macs" in out:
+                    out["macs"] = out["macs"] + costs.op_macs(replace(
+                        op, in_channels=cin, out_channels=cout, groups=cin if op.depthwise else op.groups))
+            else:
+                cout = cin
+            kept[op.output] = cout
+            a = self._act.get(op.name)
+            act_bits[op.output] = (a * torch.tensor(self.act_bits, dtype=a.dtype)).sum() if a is not None else in_bits
+        return out
+
+    # ------------------------------------------------------------------ export
+    def chosen_bits(self, key: str) -> torch.Tensor:
+        """Most probable weight bit-width of every channel of a logits entry."""
+        bits = torch.tensor(self.bits_of(key))
+        return bits[self.logits[key].detach().argmax(dim=1)]
+
+
+def attach(net: MaskedNet, **options) -> PrecisionSearch:
+    """Turn ``net`` into a mixed-precision search network (channel masks stay at the seed;
+    the 0-bit choice prunes channels instead)."""
+    net.precision = PrecisionSearch(net, **options)
+    for m in list(net.channel_masks.values()) + list(net.kernel_masks.values()):
+        m.theta.requires_grad_(False)
+    if net.depth_gates is not None:
+        net.depth_gates.theta.requires_grad_(False)
+    return net.precision
+
+
+@torch.no_grad()
+def export_mps(net: MaskedNet) -> tuple[Exported, dict[str, int]]:
+    """Export the most probable precision assignment.
+
+    Channels whose most probable width is 0 are pruned (their group's count rounded up to the
+    option grid, by probability of being kept); returns the export and, per layer, the widest
+    weight bit-width among its kept channels.  When the space has number-format variables they
+    are set to the narrowest ``int`` format that holds that width (else fp32 stays)."""
+    ps = net.precision
+    for g in net.plan.groups:
+        key = "g_" + g.variable
+        keep_p = 1 - torch.softmax(ps.logits[key] / ps.tau, dim=1)[:, 0] if 0 in ps.bits_of(key) else None
+        theta = net.channel_masks[g.variable].theta
+        if keep_p is None:
+            continue
+        keep = ps.chosen_bits(key) > 0
+        theta.copy_(torch.where(keep, 0.5 + keep_p / 2, keep_p / 2))
+    ex = export(net)
+    layer_bits: dict[str, int] = {}
+    for op in ex.arch.ops:
+        if op.kind in ("conv", "linear"):
+            key = ps.key[op.name]
+            bits = ps.chosen_bits(key)
+            g = net.plan.group_of(op.name)
+            if g is not None and key in ps.prunable:
+                bits = bits[net.channel_masks[g.variable].kept()]
+            layer_bits[op.name] = int(bits.max()) if len(bits) else 8
+    if net.plan.formats:
+        values = ex.genotype.to_dict()
+        for f in net.plan.formats:
+            need = max(layer_bits.get(o, 8) for o in f.ops)
+            ints = sorted((get_format(o).bits, o) for o in f.options
+                          if get_format(o).kind == "int" and get_format(o).bits >= need)
+            if ints:
+                values[f.variable] = ints[0][1]
+        genotype: Genotype = net.space.make(values)
+        ex = Exported(genotype, net.space.arch(genotype), ex.state_dict)
+    return ex, layer_bits

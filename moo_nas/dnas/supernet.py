@@ -1,0 +1,264 @@
+"""The masked network: a space's seed with channel, kernel and depth masks.
+
+:class:`MaskedNet` executes the seed's :class:`~moo_nas.arch.ArchSpec` (plus one extra head
+per shallower depth option, see :class:`~moo_nas.dnas.plan.DepthChoice`) with the same layers
+as :class:`~moo_nas.arch.SpecNet` - so parameter names match ``space.build(genotype)`` - for
+1-D and 2-D convolutions alike (the dimension only picks ``conv1d``/``conv2d``).
+
+Cheap masking: channel masks are computed once per forward pass and folded into the
+BatchNorm affine parameters (``gamma * m``, ``beta * m``), or into the weight and bias of a
+layer without BatchNorm, so no activation-sized tensor is multiplied.  Kernel masks multiply
+the (small) weight tensor.
+
+Costs: :meth:`MaskedNet.effective_arch` rewrites a layer description with the effective channel
+counts and kernel sizes as torch scalars; :meth:`MaskedNet.cost` evaluates any cost function of
+an ``ArchSpec`` (e.g. :func:`moo_nas.costs.model_bytes`) on it, weighted by the depth gates.  As
+masks are binary in the forward pass, this equals the exact cost of the exported network.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Callable, Iterator
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ..arch import ArchSpec, OpSpec, SpecNet, _activation
+from ..formats import get_format
+from ..space import SearchSpace
+from .masks import ChannelMask, DepthGates, KernelMask
+from .plan import SearchPlan, make_plan, rename
+
+CostFn = Callable[[ArchSpec], torch.Tensor]
+
+
+def _union(plan: SearchPlan) -> tuple[ArchSpec, list[str], list[dict[str, str]]]:
+    """Seed ops followed by the head ops of every shallower depth option (suffixed ``@d``):
+    an op of a depth option's description is a head op when it differs from the seed's op of
+    that name or reads a head op's output.  Returns the union spec, the output tensor of each
+    depth option and, per depth option, the union name of each of its ops."""
+    seed = plan.arch
+    same = {op.name: op.name for op in seed.ops}
+    if plan.depth is None:
+        return seed, [seed.output], [same]
+    by_name = {op.name: op for op in seed.ops}
+    extra: list[OpSpec] = []
+    outputs, sources = [], []
+    for d, arch in zip(plan.depth.options, plan.depth.archs):
+        if d == plan.depth.options[-1]:
+            outputs.append(seed.output)
+            sources.append(same)
+            continue
+        suffix = f"@{d}"
+        renamed: set[str] = set()
+        names = {}
+        for op in arch.ops:
+            if by_name.get(op.name) != op or any(t in renamed for t in op.inputs):
+                extra.append(rename(op, suffix, renamed))
+                renamed.add(op.output)
+                names[op.name] = op.name + suffix
+            else:
+                names[op.name] = op.name
+        outputs.append(arch.output + suffix if arch.output in renamed else arch.output)
+        sources.append(names)
+    return replace(seed, ops=seed.ops + tuple(extra)), outputs, sources
+
+
+class MaskedNet(nn.Module):
+    """Seed network of ``space`` with trainable search masks (see module docstring)."""
+
+    def __init__(self, space: SearchSpace, plan: SearchPlan | None = None):
+        super().__init__()
+        self.space = space
+        self.plan = plan or make_plan(space)
+        self.union, self.exit_outputs, self.sources = _union(self.plan)
+        self.net = SpecNet(self.union)
+        self.channel_masks = nn.ModuleDict({g.variable: ChannelMask(g.options)
+                                            for g in self.plan.groups})
+        self.kernel_masks = nn.ModuleDict({k.variable: KernelMask(k.options, len(
+            self.plan.arch.op(k.op).kernel)) for k in self.plan.kernels})
+        self.depth_gates = DepthGates(self.plan.depth.options) if self.plan.depth else None
+        self.n_seed_ops = len(self.plan.arch.ops)
+        self._owner = {op: g.variable for g in self.plan.groups for op in g.ops}
+        self._kernel = {k.op: k.variable for k in self.plan.kernels}
+        # ops of the union whose output channels follow their input (depthwise, add, gap)
+        self._follows = {op.name for op in self.union.ops if op.depthwise or op.kind in ("add", "gap")}
+        self._formats = {op.name: (get_format(op.weight_format), get_format(op.act_format))
+                         for op in self.union.ops}
+        self.precision = None  # set by mixed_precision.attach
+        self.aux_logits: list[torch.Tensor] = []
+
+    # ------------------------------------------------------------------ parameters
+    def mask_parameters(self) -> Iterator[nn.Parameter]:
+        """The search parameters (masks, gates and, if attached, precision logits)."""
+        for m in list(self.channel_masks.values()) + list(self.kernel_masks.values()):
+            yield m.theta
+        if self.depth_gates is not None:
+            yield self.depth_gates.theta
+        if self.precision is not None:
+            yield from self.precision.parameters()
+
+    def weight_parameters(self) -> Iterator[nn.Parameter]:
+        return self.net.parameters()
+
+    def set_masks_trainable(self, flag: bool) -> None:
+        for p in self.mask_parameters():
+            p.requires_grad_(flag)
+
+    # ------------------------------------------------------------------ forward
+    def masks(self) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], torch.Tensor]:
+        """Channel masks by variable, kernel tap masks by op, depth weights (one pass)."""
+        ch = {v: m() for v, m in self.channel_masks.items()}
+        kern = {self.plan.kernels[i].op: m() for i, m in enumerate(self.kernel_masks.values())}
+        depth = self.depth_gates() if self.depth_gates is not None else torch.ones(1)
+        return ch, kern, depth
+
+    def _conv(self, op: OpSpec, x: torch.Tensor, m: torch.Tensor | None,
+              km: torch.Tensor | None) -> torch.Tensor:
+        layer = self.net.layers[op.name]
+        wfmt = self._formats[op.name][0]
+        w = layer.weight
+        if self.precision is not None:
+            w = self.precision.weight(op.name, w)
+        elif not wfmt.is_identity:
+            w = wfmt.quantize(w, per_channel=True)
+        if km is not None:
+            w = w * km
+        bias = layer.bias
+        if m is not None and not op.batchnorm:
+            shape = (-1,) + (1,) * (w.dim() - 1)
+            w = w * m.view(shape)
+            bias = None if bias is None else bias * m
+        conv = F.conv2d if len(op.kernel) == 2 else F.conv1d
+        y = conv(x, w, bias, layer.stride, layer.padding, 1, layer.groups)
+        if op.batchnorm:
+            bn = self.net.norms[op.name]
+            gamma, beta = bn.weight, bn.bias
+            if m is not None:
+                gamma, beta = gamma * m, beta * m
+            if self.training:
+                bn.num_batches_tracked.add_(1)
+            y = F.batch_norm(y, bn.running_mean, bn.running_var, gamma, beta, self.training,
+                             bn.momentum, bn.eps)
+        return y
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        ch, kern, depth = self.masks()
+        if self.precision is not None:
+            self.precision.refresh()
+        in_fmt = get_format(self.union.input_format)
+        tensors = {"input": x if in_fmt.is_identity else in_fmt.quantize(x)}
+        tmask: dict[str, torch.Tensor | None] = {"input": None}
+        self.aux_logits = []
+        for op in self.union.ops:
+            src = tensors[op.inputs[0]]
+            if op.name in self._follows:
+                m = tmask[op.inputs[0]]
+            else:
+                v = self._owner.get(op.name)
+                m = ch[v] if v is not None else None
+            if op.kind == "conv":
+                y = self._conv(op, src, m, kern.get(op.name))
+            elif op.kind == "linear":
+                layer = self.net.layers[op.name]
+                w, b = layer.weight, layer.bias
+                if self.precision is not None:
+                    w = self.precision.weight(op.name, w)
+                if m is not None:
+                    w, b = w * m.unsqueeze(1), b * m
+                y = F.linear(src, w, b)
+            elif op.kind == "add":
+                y = src
+                for t in op.inputs[1:]:
+                    y = y + tensors[t]
+            else:
+                y = src.flatten(2).mean(dim=2)
+            y = _activation(op.activation, y)
+            if self.precision is not None:
+                y = self.precision.act(op.name, y)
+            else:
+                afmt = self._formats[op.name][1]
+                if not afmt.is_identity:
+                    y = afmt.quantize(y)
+            tensors[op.output] = y
+            tmask[op.output] = m
+        if self.training and self.depth_gates is not None:
+            self._aux(tensors, ch)
+        out = 0
+        for w, name in zip(depth, self.exit_outputs):
+            out = out + w * tensors[name]
+        return out
+
+    def _aux(self, tensors: dict[str, torch.Tensor], ch: dict[str, torch.Tensor]) -> None:
+        """Logits of every shallower exit head computed on detached features, so the heads
+        stay trained whichever depth is selected (added to the loss by the search)."""
+        local: dict[str, torch.Tensor] = {}
+        for op in self.union.ops[self.n_seed_ops:]:
+            srcs = [local[t] if t in local else tensors[t].detach() for t in op.inputs]
+            if op.kind == "gap":
+                y = srcs[0].flatten(2).mean(dim=2)
+            elif op.kind == "linear":
+                layer = self.net.layers[op.name]
+                y = F.linear(srcs[0], layer.weight, layer.bias)
+            else:
+                raise NotImplementedError(f"depth head op {op.name!r} of kind {op.kind!r}")
+            local[op.output] = _activation(op.activation, y)
+        self.aux_logits = [local[n] for n in self.exit_outputs if n in local]
+
+    # ------------------------------------------------------------------ costs
+    def effective_arch(self, arch: ArchSpec, counts: dict[str, torch.Tensor],
+                       kernels: dict[str, torch.Tensor]) -> ArchSpec:
+        """``arch`` with channel counts (by group variable) and kernel sizes (by op)
+        replaced by the given scalars; widths of other layers follow their inputs."""
+        width = {"input": arch.in_channels}
+        ops = []
+        for op in arch.ops:
+            cin = width[op.inputs[0]]
+            v = self.plan.group_of(op.name)
+            if v is not None and op.kind in ("conv", "linear") and not op.depthwise:
+                cout = counts[v.variable]
+            elif op.depthwise or op.kind in ("add", "gap"):
+                cout = cin
+            else:
+                cout = op.out_channels
+            new = replace(op, in_channels=cin, out_channels=cout,
+                          groups=cin if op.depthwise else op.groups)
+            if op.name in kernels:
+                new = replace(new, kernel=(kernels[op.name],) * len(op.kernel))
+            ops.append(new)
+            width[op.output] = cout
+        return replace(arch, ops=tuple(ops))
+
+    def state_archs(self) -> tuple[list[ArchSpec], torch.Tensor]:
+        """Effective descriptions of every depth option and the depth weights (STE)."""
+        counts = {v: m().sum() for v, m in self.channel_masks.items()}
+        kernels = {self.plan.kernels[i].op: m.effective()
+                   for i, m in enumerate(self.kernel_masks.values())}
+        archs = self.plan.depth.archs if self.plan.depth else (self.plan.arch,)
+        depth = self.depth_gates() if self.depth_gates is not None else torch.ones(1)
+        return [self.effective_arch(a, counts, kernels) for a in archs], depth
+
+    def cost(self, fn: CostFn, state: tuple[list[ArchSpec], torch.Tensor] | None = None) -> torch.Tensor:
+        """Differentiable value of cost function ``fn`` of the masked network."""
+        archs, depth = state if state is not None else self.state_archs()
+        total = 0
+        for w, a in zip(depth, archs):
+            total = total + w * torch.as_tensor(fn(a), dtype=torch.float32)
+        return total
+
+    def costs(self, names: tuple[str, ...] | list[str]) -> dict[str, torch.Tensor]:
+        """Differentiable costs by name (see :data:`moo_nas.dnas.loss.COSTS`); with mixed
+        precision attached, its expected-bit-width costs."""
+        if self.precision is not None:
+            return self.precision.costs(self, names)
+        from .loss import cost_function
+
+        state = self.state_archs()
+        return {n: self.cost(cost_function(n), state) for n in names}
+
+    def chosen_depth_index(self) -> int:
+        if self.depth_gates is None:
+            return 0
+        return self.plan.depth.options.index(self.depth_gates.chosen())

@@ -1,0 +1,260 @@
+"""Objective declarations, reported values with provenance, and metric providers.
+
+* A :class:`MetricDef` says what a metric is (unit, direction, when it can be computed).
+* An :class:`Objective` is a user's choice of a metric to optimise, optionally with a
+  constraint bound (``model_bytes <= 64 KiB``).
+* A :class:`Value` is one reported number with where it came from: ``measured`` (device and
+  protocol), ``modelled`` (which model and constants) or ``predicted`` (which surrogate).
+* A :class:`MetricProvider` computes some metrics for a :class:`Candidate`; hardware backends
+  plug in by registering providers with :func:`register_provider`.
+
+Stages tell the evaluator when a provider can run: ``arch`` needs only the layer description
+(cheap, checked before training), ``model`` needs a built module but no training (e.g. measured
+latency), ``trained`` needs the trained network.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, Sequence
+
+import numpy as np
+
+from . import costs
+from .errors import UserError, unknown_name
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch.nn as nn
+
+    from .arch import ArchSpec
+    from .data import Task
+    from .space import Genotype, SearchSpace
+
+ORIGINS = ("measured", "modelled", "predicted")
+STAGES = ("arch", "model", "trained")
+
+
+@dataclass(frozen=True)
+class Value:
+    """One reported number and its provenance."""
+
+    value: float
+    origin: str
+    source: str
+
+    def __post_init__(self) -> None:
+        if self.origin not in ORIGINS:
+            raise ValueError(f"origin must be one of {ORIGINS}")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"value": self.value, "origin": self.origin, "source": self.source}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> "Value":
+        return cls(float(d["value"]), d["origin"], d["source"])
+
+
+@dataclass(frozen=True)
+class MetricDef:
+    """What a metric is: name, unit, direction (``min``/``max``), stage, one-line description."""
+
+    name: str
+    unit: str
+    direction: str
+    stage: str
+    description: str
+
+
+@dataclass(frozen=True)
+class Objective:
+    """A metric chosen for optimisation, with an optional constraint bound.
+
+    The bound is an upper bound for ``min`` metrics and a lower bound for ``max`` metrics.
+    """
+
+    name: str
+    direction: str
+    bound: float | None = None
+    unit: str = ""
+
+    def violation(self, value: float) -> float:
+        """Constraint value in pymoo's convention: <= 0 is feasible (0 without a bound)."""
+        if self.bound is None:
+            return 0.0
+        return value - self.bound if self.direction == "min" else self.bound - value
+
+    def to_min(self, value: float) -> float:
+        """The value in minimisation form (maximised metrics are negated)."""
+        return value if self.direction == "min" else -value
+
+    def describe(self) -> str:
+        op = "<=" if self.direction == "min" else ">="
+        b = f" {op} {self.bound:g}" if self.bound is not None else ""
+        return f"{self.direction} {self.name}{b}"
+
+
+@dataclass
+class Candidate:
+    """What providers may look at: the genotype, its network description and, by stage, the
+    built module and the trained module."""
+
+    space: "SearchSpace"
+    genotype: "Genotype"
+    arch: "ArchSpec"
+    task: "Task | None" = None
+    module: "nn.Module | None" = None
+    trained: bool = False
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+class MetricProvider(ABC):
+    """Computes one or more metrics.  Subclasses set ``name``, ``stage`` and ``metrics``."""
+
+    name: ClassVar[str]
+    stage: ClassVar[str]
+    metrics: ClassVar[tuple[MetricDef, ...]]
+
+    @abstractmethod
+    def compute(self, candidate: Candidate) -> dict[str, Value]:
+        """Return a value for each metric in :attr:`metrics` (called once per evaluation)."""
+
+    def cache_key(self) -> str | None:
+        """Key under which results may be shared across runs for the same architecture
+        (measured values that do not depend on trained weights); None disables sharing."""
+        return None
+
+
+# ----------------------------------------------------------------------------- analytic
+ANALYTIC = "analytic cost formulas (moo_nas.costs): params after BN folding; bytes at layer formats"
+
+
+class AnalyticProvider(MetricProvider):
+    """params, model bytes, MACs and peak activation memory from the layer shapes."""
+
+    name = "analytic"
+    stage = "arch"
+    metrics = (
+        MetricDef("params", "count", "min", "arch", "deployable parameters (BN folded)"),
+        MetricDef("model_bytes", "B", "min", "arch", "weights+biases at each layer's format"),
+        MetricDef("macs", "MAC", "min", "arch", "multiply-accumulates per inference"),
+        MetricDef("peak_act_bytes", "B", "min", "arch", "peak live activation memory, sequential execution"),
+    )
+
+    def compute(self, candidate: Candidate) -> dict[str, Value]:
+        a = candidate.arch
+        return {
+            "params": Value(float(costs.params(a)), "modelled", ANALYTIC),
+            "model_bytes": Value(float(costs.model_bytes(a)), "modelled", ANALYTIC),
+            "macs": Value(float(costs.macs(a)), "modelled", ANALYTIC),
+            "peak_act_bytes": Value(float(costs.peak_activation_bytes(a)), "modelled", ANALYTIC),
+        }
+
+
+ACCURACY_METRICS = (
+    MetricDef("val_accuracy", "fraction", "max", "trained", "accuracy on the validation split"),
+    MetricDef("val_error", "fraction", "min", "trained", "1 - validation accuracy"),
+    MetricDef("test_accuracy", "fraction", "max", "trained", "accuracy on the test split (report only)"),
+    MetricDef("test_error", "fraction", "min", "trained", "1 - test accuracy (report only)"),
+)
+
+# ----------------------------------------------------------------------------- registry
+_PROVIDERS: dict[str, type[MetricProvider]] = {}
+_METRICS: dict[str, MetricDef] = {m.name: m for m in ACCURACY_METRICS}
+_METRIC_PROVIDER: dict[str, str] = {}
+
+
+def register_provider(cls: type[MetricProvider]) -> type[MetricProvider]:
+    """Register a provider class; its metrics become valid objective names."""
+    _PROVIDERS[cls.name] = cls
+    for m in cls.metrics:
+        _METRICS[m.name] = m
+        _METRIC_PROVIDER[m.name] = cls.name
+    return cls
+
+
+register_provider(AnalyticProvider)
+
+
+def _load_plugins() -> None:
+    # hardware providers register themselves on import
+    from . import hardware  # noqa: F401
+
+
+def metric(name: str) -> MetricDef:
+    _load_plugins()
+    if name not in _METRICS:
+        raise unknown_name("objective", name, _METRICS)
+    return _METRICS[name]
+
+
+def all_metrics() -> dict[str, MetricDef]:
+    _load_plugins()
+    return dict(_METRICS)
+
+
+def provider_for(name: str) -> str | None:
+    """Name of the provider computing metric ``name`` (None for training metrics)."""
+    metric(name)
+    return _METRIC_PROVIDER.get(name)
+
+
+def make_provider(name: str, **options: Any) -> MetricProvider:
+    _load_plugins()
+    if name not in _PROVIDERS:
+        raise unknown_name("metric provider", name, _PROVIDERS)
+    return _PROVIDERS[name](**options)
+
+
+def provider_classes() -> dict[str, type[MetricProvider]]:
+    _load_plugins()
+    return dict(_PROVIDERS)
+
+
+# ----------------------------------------------------------------------------- parsing
+_UNITS = {"": 1.0, "b": 1.0, "k": 1e3, "kb": 1e3, "kib": 1024.0, "m": 1e6, "mb": 1e6,
+          "mib": 1024.0**2, "g": 1e9, "gb": 1e9, "gib": 1024.0**3}
+_BOUND = re.compile(r"^\s*([A-Za-z_][\w]*)\s*(<=|>=)\s*([0-9.eE+-]+)\s*([A-Za-z]*)\s*$")
+
+
+def parse_quantity(text: str) -> float:
+    """Parse ``64KiB``, ``1.5M``, ``0.9`` into a float."""
+    m = re.match(r"^\s*([0-9.eE+-]+)\s*([A-Za-z]*)\s*$", str(text))
+    if not m or m.group(2).lower() not in _UNITS:
+        raise UserError(f"cannot read the quantity {text!r}; write a number with an optional unit (k, M, KiB, MiB).")
+    try:
+        return float(m.group(1)) * _UNITS[m.group(2).lower()]
+    except ValueError:
+        raise UserError(f"cannot read the number in {text!r}.") from None
+
+
+def make_objective(name: str, bound: float | str | None = None) -> Objective:
+    """Declare an objective for a registered metric, with an optional bound."""
+    m = metric(name)
+    if isinstance(bound, str):
+        bound = parse_quantity(bound)
+    if bound is not None:
+        if isinstance(bound, bool) or not isinstance(bound, (int, float)) or not math.isfinite(bound):
+            raise UserError(f"bound of objective {name!r} must be a finite number, got {bound!r}.")
+        bound = float(bound)
+    return Objective(m.name, m.direction, bound, m.unit)
+
+
+def parse_objective(text: str) -> Objective:
+    """Parse ``val_accuracy`` or ``model_bytes<=64KiB`` (CLI syntax)."""
+    m = _BOUND.match(text)
+    if not m:
+        return make_objective(text.strip())
+    name, op, num, unit = m.groups()
+    obj = make_objective(name, parse_quantity(num + unit))
+    expected = "<=" if obj.direction == "min" else ">="
+    if op != expected:
+        raise UserError(f"objective {name!r} is {'minimised' if obj.direction == 'min' else 'maximised'}; write its bound with {expected}.")
+    return obj
+
+
+def objective_matrix(objectives: Sequence[Objective], rows: Sequence[dict[str, float]]) -> np.ndarray:
+    """Minimisation-form matrix (n x m) of objective values for rows of metric values."""
+    return np.array([[o.to_min(r[o.name]) for o in objectives] for r in rows], dtype=float).reshape(len(rows), len(objectives))

@@ -1,0 +1,190 @@
+"""Reports of a comparison: a Markdown summary, the final fronts as CSV and two PNG plots.
+
+Files written to the report folder:
+
+``README.md``        hypervolume / IGD+ per strategy (mean ± std over seeds), per-run table,
+                     normalisation and reference point, where every metric came from;
+``fronts.csv``       the final Pareto front of every run, genotype and metrics;
+``fronts.png``       the fronts projected on (first objective, each other objective);
+``hv_vs_cost.png``   hypervolume against cumulative search cost, mean and min–max over seeds.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from .comparator import Comparison, RunSummary
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def _mean_std(xs: Sequence[float]) -> str:
+    xs = [x for x in xs if np.isfinite(x)]
+    if not xs:
+        return "n/a"
+    return f"{np.mean(xs):.4f} ± {np.std(xs, ddof=1) if len(xs) > 1 else 0.0:.4f}"
+
+
+def _fmt(v: float) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def _provenance(cmp: Comparison) -> list[str]:
+    lines = []
+    names = [o.name for o in cmp.objectives] + ["test_accuracy"]
+    for name in names:
+        for r in cmp.runs:
+            e = next((e for e in r.evaluations if name in e.values), None)
+            if e is not None:
+                v = e.values[name]
+                lines.append(f"- `{name}`: {v.origin} — {v.source}")
+                break
+    return lines
+
+
+def write_fronts_csv(cmp: Comparison, path: Path) -> None:
+    gnames = sorted({k for r in cmp.runs for e in r.front_evals for k in e.genotype})
+    metric_names = sorted({k for r in cmp.runs for e in r.front_evals for k in e.values if k != "traceback"})
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["strategy", "seed", "run_id", "seq", *metric_names, "cost_s", *gnames])
+        for r in cmp.runs:
+            for e in sorted(r.front_evals, key=lambda e: e.seq):
+                w.writerow([r.run.strategy, r.run.seed, r.run.id, e.seq,
+                            *[e.value(n) for n in metric_names], round(e.cost_s, 4),
+                            *[e.genotype.get(g) for g in gnames]])
+
+
+def _colors(names: Sequence[str]) -> dict[str, Any]:
+    cmap = plt.get_cmap("tab10")
+    return {n: cmap(i % 10) for i, n in enumerate(names)}
+
+
+def plot_fronts(cmp: Comparison, path: Path) -> None:
+    objs = cmp.objectives
+    if len(objs) < 2:
+        return
+    first = objs[0]
+    others = objs[1:]
+    fig, axes = plt.subplots(1, len(others), figsize=(4.2 * len(others), 3.8), squeeze=False)
+    colors = _colors(cmp.strategies())
+    for ax, o in zip(axes[0], others):
+        for name in cmp.strategies():
+            pts = [(e.value(o.name), e.value(first.name)) for r in cmp.by_strategy(name)
+                   for e in r.front_evals]
+            if pts:
+                x, y = zip(*pts)
+                ax.scatter(x, y, s=18, alpha=0.75, color=colors[name], label=name)
+        ax.set_xlabel(f"{o.name} [{o.unit}]" if o.unit else o.name)
+        ax.set_ylabel(first.name)
+        if o.name in ("model_bytes", "peak_act_bytes", "params", "macs"):
+            ax.set_xscale("log")
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=8)
+    fig.suptitle("Final Pareto fronts of every run (projections)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def strategy_curves(runs: Sequence[RunSummary], grid: np.ndarray) -> np.ndarray:
+    """HV of each run interpolated (step-wise) on a common cost grid: shape (runs, grid)."""
+    out = []
+    for r in runs:
+        if len(r.curve_cost_hours) == 0:
+            out.append(np.zeros_like(grid))
+            continue
+        idx = np.searchsorted(r.curve_cost_hours, grid, side="right") - 1
+        vals = np.where(idx >= 0, r.curve_hv[np.clip(idx, 0, None)], 0.0)
+        out.append(vals)
+    return np.array(out)
+
+
+def plot_hv_vs_cost(cmp: Comparison, path: Path) -> None:
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    colors = _colors(cmp.strategies())
+    max_cost = max((r.curve_cost_hours[-1] for r in cmp.runs if len(r.curve_cost_hours)), default=1.0)
+    grid = np.linspace(0, max_cost, 300)
+    for name in cmp.strategies():
+        runs = cmp.by_strategy(name)
+        curves = strategy_curves(runs, grid)
+        # stop each strategy's curve at the median cost its runs reached
+        end = float(np.median([r.curve_cost_hours[-1] for r in runs if len(r.curve_cost_hours)] or [0]))
+        m = grid <= end
+        ax.plot(grid[m], curves.mean(axis=0)[m], color=colors[name], label=f"{name} (n={len(runs)})")
+        ax.fill_between(grid[m], curves.min(axis=0)[m], curves.max(axis=0)[m], color=colors[name], alpha=0.15)
+    ax.set_xlabel(f"cumulative search cost, {cmp.cost_label}")
+    ax.set_ylabel("hypervolume (normalised)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title("Hypervolume vs search cost (mean, min–max over seeds)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def markdown(cmp: Comparison, title: str, extra: Sequence[str] = ()) -> str:
+    o = cmp.objectives
+    lines = [f"# {title}", ""]
+    lines.append("Objectives: " + ", ".join(f"`{x.describe()}`" for x in o) + ".")
+    lines.append("")
+    lines.append("## Hypervolume per strategy")
+    lines.append("")
+    lines.append(f"Search cost unit: {cmp.cost_label}.")
+    lines.append("")
+    lines.append("| strategy | runs | hypervolume (mean ± std) | IGD+ (mean ± std) | evaluations / run | feasible / run | search cost / run [h] |")
+    lines.append("|---|---|---|---|---|---|---|")
+    for name in cmp.strategies():
+        rs = cmp.by_strategy(name)
+        lines.append(
+            f"| {name} | {len(rs)} | {_mean_std([r.hypervolume for r in rs])} | "
+            f"{_mean_std([r.igd_plus for r in rs])} | {np.mean([len(r.evaluations) for r in rs]):.1f} | "
+            f"{np.mean([r.n_feasible for r in rs]):.1f} | {np.mean([r.cost_hours for r in rs]):.4f} |")
+    lines.append("")
+    lines.append("## Runs")
+    lines.append("")
+    lines.append("| run | strategy | seed | hypervolume | IGD+ | front size | evaluations | cached | cost [h] | best " + o[0].name + " |")
+    lines.append("|---|---|---|---|---|---|---|---|---|---|")
+    for r in cmp.runs:
+        best = [e.value(o[0].name) for e in r.front_evals]
+        b = (max(best) if o[0].direction == "max" else min(best)) if best else float("nan")
+        lines.append(f"| {r.run.id} | {r.run.strategy} | {r.run.seed} | {r.hypervolume:.4f} | {r.igd_plus:.4f} | "
+                     f"{len(r.front)} | {len(r.evaluations)} | {sum(e.cached for e in r.evaluations)} | "
+                     f"{r.cost_hours:.4f} | {b:.4f} |")
+    stats_lines = [f"- {r.run.strategy} seed {r.run.seed}: " + ", ".join(f"{k} = {_fmt(v)}" for k, v in r.run.stats.items())
+                   for r in cmp.runs if r.run.stats]
+    if stats_lines:
+        lines += ["", "## Strategy counters", ""] + stats_lines
+    n = cmp.normalisation
+    lines += ["", "## How the numbers were computed", ""]
+    lines.append("Each objective in minimisation form (maximised ones negated) is normalised between the ideal "
+                 "and the nadir of the union front of all runs; hypervolume by moocore with the reference point "
+                 f"at {n.ref} in every normalised objective; IGD+ against the union front "
+                 f"({len(cmp.union_front)} points) in normalised space. Search cost = training + measurement + "
+                 "strategy time per evaluation (cached results are charged their original cost).")
+    lines.append("")
+    lines.append("| objective | ideal | nadir |")
+    lines.append("|---|---|---|")
+    for x, lo, hi in zip(o, n.ideal, n.nadir):
+        lines.append(f"| {x.name} (min form) | {lo:.6g} | {hi:.6g} |")
+    lines += ["", "Provenance of the reported metrics:", ""] + _provenance(cmp)
+    lines += list(extra)
+    return "\n".join(lines) + "\n"
+
+
+def write_report(cmp: Comparison, folder: str | Path, title: str, extra: Sequence[str] = ()) -> Path:
+    """Write README.md, fronts.csv, fronts.png and hv_vs_cost.png into ``folder``."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    write_fronts_csv(cmp, folder / "fronts.csv")
+    plot_fronts(cmp, folder / "fronts.png")
+    plot_hv_vs_cost(cmp, folder / "hv_vs_cost.png")
+    (folder / "README.md").write_text(markdown(cmp, title, extra))
+    return folder

@@ -1,0 +1,315 @@
+"""Decision variables, genotypes and the :class:`SearchSpace` base class.
+
+A search space is a list of named discrete decision variables plus a rule that turns an
+assignment of those variables (a :class:`Genotype`) into a network description
+(:class:`moo_nas.arch.ArchSpec`).  Every built-in space is defined *by subtraction from a seed
+network*: each variable's options are ordered from the smallest choice to the seed's own value,
+so the seed is the largest genotype and a mask-based DNAS can search the very same space.
+
+The base class gives every space, for free: sampling, an integer-vector encoding (the index of
+each variable's option, for pymoo, DEAP and RL controllers), validation with clear errors, a
+stable hash, mutation and a numeric feature vector for surrogates.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, Iterable, Mapping, Sequence, Union
+
+import numpy as np
+
+from .errors import UserError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch.nn as nn
+
+    from .arch import ArchSpec
+
+OptionValue = Union[int, float, str]
+
+
+class Variable:
+    """A named discrete decision variable with an ordered tuple of options."""
+
+    name: str
+
+    @property
+    def options(self) -> tuple[OptionValue, ...]:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def index(self, value: OptionValue) -> int:
+        """Position of ``value`` among the options; raises :class:`UserError` if absent."""
+        try:
+            return self.options.index(value)
+        except ValueError:
+            raise UserError(
+                f"value {value!r} is not allowed for variable {self.name!r}; "
+                f"allowed: {', '.join(map(str, self.options))}."
+            ) from None
+
+    def feature(self, value: OptionValue) -> float:
+        """Numeric feature of a value: the number itself, or the option index for labels."""
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        return float(self.index(value))
+
+    def __len__(self) -> int:
+        return len(self.options)
+
+
+@dataclass(frozen=True)
+class IntRange(Variable):
+    """Integers ``low, low+step, ..., high`` (``high`` included, ``high - low`` divisible by step)."""
+
+    name: str
+    low: int
+    high: int
+    step: int = 1
+
+    def __post_init__(self) -> None:
+        if self.step < 1 or self.high < self.low or (self.high - self.low) % self.step:
+            raise ValueError(f"bad IntRange {self}")
+
+    @property
+    def options(self) -> tuple[int, ...]:
+        return tuple(range(self.low, self.high + 1, self.step))
+
+
+@dataclass(frozen=True)
+class Choice(Variable):
+    """One of an explicit ordered tuple of options (numbers or labels)."""
+
+    name: str
+    choices: tuple[OptionValue, ...]
+
+    def __post_init__(self) -> None:
+        if not self.choices or len(set(self.choices)) != len(self.choices):
+            raise ValueError(f"bad Choice {self}")
+
+    @property
+    def options(self) -> tuple[OptionValue, ...]:
+        return self.choices
+
+
+@dataclass(frozen=True)
+class Genotype:
+    """An assignment of every variable of one space; immutable and hashable.
+
+    ``values`` keeps the space's variable order.  Use :meth:`SearchSpace.make` to build one from
+    a mapping with validation.
+    """
+
+    space: str
+    values: tuple[tuple[str, OptionValue], ...]
+
+    def __getitem__(self, name: str) -> OptionValue:
+        for key, value in self.values:
+            if key == name:
+                return value
+        raise KeyError(name)
+
+    def get(self, name: str, default: OptionValue | None = None) -> OptionValue | None:
+        for key, value in self.values:
+            if key == name:
+                return value
+        return default
+
+    def to_dict(self) -> dict[str, OptionValue]:
+        return dict(self.values)
+
+    def to_json(self) -> str:
+        return json.dumps({"space": self.space, "values": self.to_dict()}, sort_keys=True)
+
+    @property
+    def key(self) -> str:
+        """Stable hash (hex SHA-1 of the canonical JSON), equal across processes and runs."""
+        return hashlib.sha1(self.to_json().encode()).hexdigest()
+
+    def __str__(self) -> str:
+        return " ".join(f"{k}={v}" for k, v in self.values)
+
+
+class SearchSpace(ABC):
+    """Base class of search spaces.
+
+    Subclasses must set ``name`` and ``description`` and implement :meth:`_variables` and
+    :meth:`arch`.  They are constructed for one task's input shape and number of classes, plus
+    space-specific options (for example ``formats`` — the number formats a layer may use).
+    """
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+
+    def __init__(self, input_shape: Sequence[int], num_classes: int, **options: Any) -> None:
+        self.input_shape = tuple(int(s) for s in input_shape)
+        self.num_classes = int(num_classes)
+        self.options = dict(options)
+        self._vars: tuple[Variable, ...] = tuple(self._variables())
+        names = [v.name for v in self._vars]
+        if len(set(names)) != len(names):
+            raise ValueError(f"duplicate variable names in space {self.name}")
+        self._by_name = {v.name: v for v in self._vars}
+
+    # ----------------------------------------------------------------- to implement
+    @abstractmethod
+    def _variables(self) -> Iterable[Variable]:
+        """Return the decision variables, options ordered from smallest to the seed's value."""
+
+    @abstractmethod
+    def arch(self, genotype: Genotype) -> "ArchSpec":
+        """Return the layer-level description of the network a genotype encodes."""
+
+    # ----------------------------------------------------------------- optional hooks
+    def seed_genotype(self) -> Genotype:
+        """The seed network the space subtracts from: the last (largest) option everywhere."""
+        return self.make({v.name: v.options[-1] for v in self._vars})
+
+    def config(self) -> dict[str, Any]:
+        """Everything that, with a genotype, determines the network (recorded in the store)."""
+        return {
+            "name": self.name,
+            "input_shape": list(self.input_shape),
+            "num_classes": self.num_classes,
+            "options": self.options,
+        }
+
+    # ----------------------------------------------------------------- provided
+    @property
+    def variables(self) -> tuple[Variable, ...]:
+        return self._vars
+
+    def variable(self, name: str) -> Variable:
+        return self._by_name[name]
+
+    def size(self) -> int:
+        """Number of distinct genotypes (not distinct networks: inactive variables count)."""
+        n = 1
+        for v in self._vars:
+            n *= len(v)
+        return n
+
+    def make(self, values: Mapping[str, OptionValue]) -> Genotype:
+        """Validate a mapping of every variable to one of its options and build a genotype."""
+        unknown = set(values) - set(self._by_name)
+        if unknown:
+            raise UserError(
+                f"genotype has variables {sorted(unknown)} that space {self.name!r} does not "
+                f"define; its variables are: {', '.join(self._by_name)}."
+            )
+        missing = [n for n in self._by_name if n not in values]
+        if missing:
+            raise UserError(f"genotype for space {self.name!r} lacks variables {missing}.")
+        items = []
+        for v in self._vars:
+            value = values[v.name]
+            if isinstance(value, float) and value.is_integer() and isinstance(v, IntRange):
+                value = int(value)
+            v.index(value)
+            items.append((v.name, value))
+        return Genotype(self.name, tuple(items))
+
+    def validate(self, genotype: Genotype) -> Genotype:
+        """Check a genotype belongs to this space; returns it or raises :class:`UserError`."""
+        if genotype.space != self.name:
+            raise UserError(
+                f"genotype belongs to space {genotype.space!r}, not {self.name!r}; "
+                "evaluate it in the space it was made for."
+            )
+        return self.make(genotype.to_dict())
+
+    def from_json(self, text: str) -> Genotype:
+        """Parse :meth:`Genotype.to_json` output (or a bare mapping) back into a genotype."""
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise UserError(f"genotype is not valid JSON ({exc.msg}).") from None
+        if isinstance(data, dict) and "values" in data and "space" in data:
+            if data["space"] != self.name:
+                raise UserError(
+                    f"genotype belongs to space {data['space']!r}, not {self.name!r}; "
+                    "evaluate it in the space it was made for."
+                )
+            data = data["values"]
+        if not isinstance(data, dict):
+            raise UserError("genotype JSON must be an object mapping variable names to values.")
+        return self.make(data)
+
+    def upper_bounds(self) -> np.ndarray:
+        """Largest index of each variable in the integer encoding (lower bounds are 0)."""
+        return np.array([len(v) - 1 for v in self._vars], dtype=np.int64)
+
+    def encode(self, genotype: Genotype) -> np.ndarray:
+        """Integer vector of option indices, in variable order."""
+        return np.array([v.index(genotype[v.name]) for v in self._vars], dtype=np.int64)
+
+    def decode(self, x: Sequence[float] | np.ndarray) -> Genotype:
+        """Inverse of :meth:`encode`; real entries are rounded, out-of-range ones rejected."""
+        x = np.asarray(x)
+        if x.shape != (len(self._vars),):
+            raise UserError(
+                f"encoded genotype has shape {x.shape}, space {self.name!r} needs "
+                f"({len(self._vars)},)."
+            )
+        idx = np.rint(x).astype(np.int64)
+        values = {}
+        for v, i in zip(self._vars, idx):
+            if not 0 <= i < len(v):
+                raise UserError(
+                    f"index {int(i)} is out of range for variable {v.name!r} "
+                    f"(0..{len(v) - 1})."
+                )
+            values[v.name] = v.options[int(i)]
+        return self.make(values)
+
+    def sample(self, rng: np.random.Generator) -> Genotype:
+        """Uniformly random genotype."""
+        x = [int(rng.integers(len(v))) for v in self._vars]
+        return self.decode(np.array(x))
+
+    def mutate(
+        self, genotype: Genotype, rng: np.random.Generator, rate: float | None = None
+    ) -> Genotype:
+        """Change each variable with probability ``rate`` (default 1/n), at least one.
+
+        A changed variable moves to a neighbouring option with probability 1/2 (a small step
+        in ordered options), otherwise to a uniformly random other option.
+        """
+        x = self.encode(genotype)
+        n = len(self._vars)
+        rate = 1.0 / n if rate is None else rate
+        mutable = [i for i, v in enumerate(self._vars) if len(v) > 1]
+        if not mutable:
+            return genotype
+        flip = [i for i in mutable if rng.random() < rate]
+        if not flip:
+            flip = [mutable[int(rng.integers(len(mutable)))]]
+        for i in flip:
+            k = len(self._vars[i])
+            if rng.random() < 0.5:
+                step = 1 if rng.random() < 0.5 else -1
+                new = x[i] + step
+                if not 0 <= new < k:
+                    new = x[i] - step
+            else:
+                new = (x[i] + 1 + int(rng.integers(k - 1))) % k
+            x[i] = new
+        return self.decode(x)
+
+    def feature_names(self) -> list[str]:
+        return [v.name for v in self._vars]
+
+    def features(self, genotype: Genotype) -> np.ndarray:
+        """Numeric feature vector (option values, labels by index) for surrogate models."""
+        return np.array([v.feature(genotype[v.name]) for v in self._vars], dtype=np.float64)
+
+    def build(self, genotype: Genotype) -> "nn.Module":
+        """Build the ``torch.nn.Module`` for a genotype (weights freshly initialised)."""
+        from .arch import build_module
+
+        return build_module(self.arch(self.validate(genotype)))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(input_shape={self.input_shape}, classes={self.num_classes})"

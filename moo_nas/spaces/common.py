@@ -1,0 +1,55 @@
+"""Shared pieces of the built-in spaces: the number-format decision variables."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from ..errors import UserError
+from ..formats import get_format
+from ..space import Choice, Genotype, Variable
+
+
+class FormatOptions:
+    """Number-format variables of a space.
+
+    ``formats`` lists the formats a layer may use (validated, ordered from fewest bits to the
+    seed's, so the seed keeps the widest).  With one format there is no variable; with
+    ``per_layer=True`` there is one ``fmt_<layer>`` variable per layer, otherwise one ``fmt``.
+    A layer's format applies to its weights and its output activations.
+    """
+
+    def __init__(self, formats: Sequence[str] | None, per_layer: bool, layers: Sequence[str]):
+        formats = list(formats or ["fp32"])
+        if not formats or not all(isinstance(f, str) for f in formats):
+            raise UserError("space option 'formats' must be a list of format names, e.g. ['fp32', 'fp16'].")
+        for f in formats:
+            get_format(f)
+        self.formats = tuple(sorted(dict.fromkeys(formats), key=lambda f: (get_format(f).bits, f)))
+        self.per_layer = bool(per_layer)
+        self.layers = tuple(layers)
+
+    def variables(self) -> list[Variable]:
+        if len(self.formats) == 1:
+            return []
+        if self.per_layer:
+            return [Choice(f"fmt_{layer}", self.formats) for layer in self.layers]
+        return [Choice("fmt", self.formats)]
+
+    def of(self, genotype: Genotype, layer: str) -> str:
+        if len(self.formats) == 1:
+            return self.formats[0]
+        if self.per_layer:
+            return str(genotype[f"fmt_{layer}"])
+        return str(genotype["fmt"])
+
+
+def pop_format_options(options: dict[str, Any]) -> tuple[list[str] | None, bool]:
+    return options.get("formats"), bool(options.get("per_layer_formats", True))
+
+
+def check_options(space: str, options: dict[str, Any], allowed: Sequence[str]) -> None:
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise UserError(
+            f"unknown option(s) {unknown} for space {space!r}; allowed: {', '.join(allowed)}."
+        )

@@ -1,0 +1,1 @@
+"""Surrogate predictors of objectives (accuracy, latency, energy) from genotype features."""

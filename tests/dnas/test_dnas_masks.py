@@ -1,0 +1,64 @@
+"""Masks: grid rounding, cumulative kernel rings, depth gates, gradient flow."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from moo_nas.data import load_task
+from moo_nas.dnas.masks import ChannelMask, DepthGates, KernelMask, grid_ceil
+from moo_nas.dnas.search import init_from_importance
+from moo_nas.dnas.supernet import MaskedNet
+from moo_nas.spaces import make_space
+
+
+def test_channel_mask_rounds_up_to_grid_and_keeps_largest():
+    m = ChannelMask((4, 8, 12, 16))
+    with torch.no_grad():
+        m.theta.copy_(torch.linspace(0.0, 1.0, 16))
+        m.theta[8] = 0.3
+        m.theta[3] = 0.49  # just below threshold, the largest of those below
+    # 7 values > 0.5 (indices 9..15) -> rounded up to 8: the next largest is index 3 (0.49)
+    kept = m.kept().tolist()
+    assert len(kept) == 8 and 3 in kept and all(i in kept for i in range(9, 16))
+    assert grid_ceil(0, (4, 8)) == 4 and grid_ceil(9, (4, 8)) == 8
+
+
+def test_kernel_mask_is_cumulative_and_dimension_generic():
+    for dims in (1, 2):
+        k = KernelMask((1, 3, 5), dims)
+        with torch.no_grad():
+            k.theta.copy_(torch.tensor([0.2, 0.9]))  # inner ring off => outer ring off too
+        assert k.chosen() == 1
+        mask = k()
+        assert mask.shape == (5,) * dims and float(mask.sum()) == 1.0
+        with torch.no_grad():
+            k.theta.copy_(torch.tensor([0.9, 0.2]))
+        assert k.chosen() == 3 and float(k().sum()) == 3**dims
+
+
+def test_depth_gates_select_exactly_one_option():
+    g = DepthGates((1, 2, 3))
+    with torch.no_grad():
+        g.theta.copy_(torch.tensor([0.9, 0.1]))
+    w = g()
+    assert w.tolist() == [0.0, 1.0, 0.0] and g.chosen() == 2
+
+
+@pytest.mark.parametrize("space_name", ["resnet8", "digits-cnn"])
+def test_gradient_reaches_every_mask_parameter(space_name):
+    task = load_task("digits")
+    torch.manual_seed(0)
+    net = MaskedNet(make_space(space_name, task.input_shape, task.num_classes))
+    init_from_importance(net)
+    net.train()
+    loss = F.cross_entropy(net(task.x_train[:64]), task.y_train[:64])
+    loss.backward()
+    params = list(net.mask_parameters())
+    assert len(params) == len(net.plan.groups) + len(net.plan.kernels) + 1
+    for p in params:
+        assert p.grad is not None and bool(torch.all(p.grad != 0)), p.shape
+    # the cost terms reach them as well (energy: every channel, kernel ring and depth gate)
+    net.zero_grad()
+    net.costs(["macs"])["macs"].backward()
+    for p in params:
+        assert bool(torch.all(p.grad > 0))

@@ -1,0 +1,68 @@
+"""A cheap, real benchmark for the strategy tests: analytic costs of digits-cnn networks.
+
+:class:`AnalyticEvaluator` evaluates a genotype by computing its analytic costs
+(:class:`moo_nas.objectives.AnalyticProvider`, pure functions of the layer shapes) — no
+training — so a whole search runs in a second.  The default problem maximises ``params`` (a
+stand-in for capacity) while minimising ``macs``; the two conflict because the stride-2 block
+makes later layers cheaper per parameter, so the space has a real Pareto front.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable
+
+import pytest
+
+from moo_nas.evaluator import Evaluation
+from moo_nas.objectives import AnalyticProvider, Candidate, Objective
+from moo_nas.space import Genotype, SearchSpace
+from moo_nas.spaces import make_space
+from strategies.base import Problem
+
+
+class AnalyticEvaluator:
+    """Evaluates genotypes by their analytic costs; ``fails`` marks genotypes whose
+    evaluation raises (to exercise failed-evaluation handling)."""
+
+    def __init__(self, space: SearchSpace, objectives: tuple[Objective, ...],
+                 fails: Callable[[Genotype], bool] | None = None) -> None:
+        self.space = space
+        self.objectives = objectives
+        self.fails = fails
+        self.provider = AnalyticProvider()
+
+    def config(self) -> dict[str, Any]:
+        return {"type": "analytic", "space": self.space.config(),
+                "fails": self.fails is not None}
+
+    def evaluate(self, genotype: Genotype, seed: int, known: Any = None,
+                 warm_start: Any = None) -> Evaluation:
+        t0 = time.perf_counter()
+        arch = self.space.arch(genotype)
+        ev = Evaluation(genotype, "ok", {}, device="cpu:analytic", arch_key=arch.fingerprint())
+        if self.fails is not None and self.fails(genotype):
+            ev.status, ev.error = "failed", "failure region of the test benchmark"
+        else:
+            ev.values = self.provider.compute(Candidate(self.space, genotype, arch))
+            for o in self.objectives:
+                if o.bound is not None and o.violation(ev.values[o.name].value) > 0:
+                    ev.status, ev.error = "infeasible", f"{o.name} violates {o.describe()}"
+        ev.measure_seconds = time.perf_counter() - t0
+        ev.wall_seconds = ev.measure_seconds
+        return ev
+
+
+def digits_space() -> SearchSpace:
+    return make_space("digits-cnn", (1, 8, 8), 10)
+
+
+def make_problem(macs_bound: float | None = None) -> Problem:
+    space = digits_space()
+    objs = (Objective("params", "max"), Objective("macs", "min", macs_bound))
+    return Problem(space, objs)
+
+
+@pytest.fixture
+def problem() -> Problem:
+    return make_problem()

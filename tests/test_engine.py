@@ -1,0 +1,114 @@
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from moo_nas.engine import Budget, run_search
+from moo_nas.errors import UserError
+from moo_nas.evaluator import Evaluator, EvaluatorSpec, needed_providers
+from moo_nas.objectives import make_objective
+from moo_nas.store import Store
+from moo_nas.training import Recipe
+from strategies.base import Problem
+
+ROOT = Path(__file__).resolve().parents[1]
+OBJS = (make_objective("val_accuracy"), make_objective("model_bytes"), make_objective("peak_act_bytes"))
+
+
+def _setup(epochs=1, objs=OBJS):
+    spec = EvaluatorSpec("digits-cnn", {}, "digits", {}, Recipe(epochs=epochs), objs, needed_providers(objs, []))
+    e = Evaluator(spec)
+    return Problem(e.space, objs, e.task, spec.recipe), e
+
+
+@pytest.mark.parametrize("strategy,options", [("random", {}), ("nsga2", {"pop_size": 4})])
+def test_same_seed_same_proposals_and_resume_equality(tmp_path, strategy, options):
+    pb, e = _setup()
+    with Store(tmp_path / "a.sqlite") as s:
+        full = run_search(s, pb, e, strategy, options, 7, Budget(evaluations=10))
+    with Store(tmp_path / "b.sqlite") as s:
+        part = run_search(s, pb, e, strategy, options, 7, Budget(evaluations=5))
+        assert len(part.evaluations) == 5
+        resumed = run_search(s, pb, e, strategy, options, 7, Budget(evaluations=10))
+        assert resumed.replayed == 5
+    assert [x.genotype_key for x in full.evaluations] == [x.genotype_key for x in resumed.evaluations]
+    assert [x.value("val_accuracy") for x in full.evaluations] == [x.value("val_accuracy") for x in resumed.evaluations]
+    with Store(tmp_path / "c.sqlite") as s:
+        other = run_search(s, pb, e, strategy, options, 8, Budget(evaluations=10))
+    assert [x.genotype_key for x in other.evaluations] != [x.genotype_key for x in full.evaluations]
+
+
+def test_cache_across_runs_charges_original_cost(tmp_path):
+    pb, e = _setup()
+    with Store(tmp_path / "s.sqlite") as s:
+        a = run_search(s, pb, e, "random", {}, 3, Budget(evaluations=4), experiment="x")
+        b = run_search(s, pb, e, "random", {}, 3, Budget(evaluations=4), experiment="y")
+    assert all(ev.cached for ev in b.evaluations)
+    for x, y in zip(a.evaluations, b.evaluations):
+        assert x.values["val_accuracy"] == y.values["val_accuracy"]
+        assert y.cost_s >= x.train_s + x.measure_s
+
+
+def test_nsga2_respects_constraints_and_never_repeats(tmp_path):
+    objs = (make_objective("val_accuracy"), make_objective("model_bytes", 8000))
+    pb, e = _setup(objs=objs)
+    with Store(tmp_path / "s.sqlite") as s:
+        r = run_search(s, pb, e, "nsga2", {"pop_size": 6}, 0, Budget(evaluations=24))
+    keys = [x.genotype_key for x in r.evaluations]
+    assert len(set(keys)) == len(keys)
+    late = r.evaluations[12:]
+    feasible_late = sum(x.status == "ok" for x in late)
+    assert feasible_late >= len(late) // 2  # the population moves into the feasible region
+    for x in r.evaluations:
+        if x.status == "ok":
+            assert x.value("model_bytes") <= 8000
+        else:
+            assert x.status == "infeasible" and x.train_s == 0
+
+
+def test_strategy_changed_between_runs_is_a_clear_error(tmp_path):
+    pb, e = _setup()
+    with Store(tmp_path / "s.sqlite") as s:
+        r = run_search(s, pb, e, "random", {}, 0, Budget(evaluations=3))
+        # corrupt the history: pretend another genotype was stored at step 0
+        s.conn.execute("UPDATE evaluations SET genotype_key='x' WHERE run_id=? AND seq=0", (r.run_id,))
+        with pytest.raises(UserError, match="cannot resume"):
+            run_search(s, pb, e, "random", {}, 0, Budget(evaluations=5))
+
+
+def test_kill_9_then_same_command_resumes_without_losing_work(tmp_path):
+    store = tmp_path / "k.sqlite"
+    cmd = [sys.executable, "-m", "moo_nas", "search", "--strategy", "random", "--evaluations", "12",
+           "--recipe", "epochs=2", "--objective", "val_accuracy", "--objective", "model_bytes",
+           "--store", str(store), "--report", str(tmp_path / "rep"), "--quiet", "--seed", "5"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    p = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    n = 0
+    deadline = time.time() + 120
+    while time.time() < deadline and n < 3:
+        time.sleep(0.2)
+        if store.exists():
+            try:
+                with Store(store) as s:
+                    runs = s.runs()
+                    n = len(s.evaluations(runs[0].id)) if runs else 0
+            except Exception:
+                n = 0
+    os.kill(p.pid, signal.SIGKILL)
+    p.wait()
+    assert 3 <= n < 12, "the search should have been killed mid-run"
+    with Store(store) as s:
+        before = s.evaluations(s.runs()[0].id)
+    out = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    with Store(store) as s:
+        after = s.evaluations(s.runs()[0].id)
+    assert len(after) == 12
+    for b, a in zip(before, after):
+        assert (b.seq, b.genotype_key, b.values, b.finished) == (a.seq, a.genotype_key, a.values, a.finished)
+    assert not any(a.cached for a in after)  # nothing retrained, nothing duplicated

@@ -1,0 +1,76 @@
+import numpy as np
+import pytest
+
+from moo_nas.errors import UserError
+from moo_nas.space import Choice, IntRange
+from moo_nas.spaces import SPACES, make_space
+
+SHAPES = {"digits-cnn": (1, 8, 8), "resnet8": (3, 32, 32), "dscnn": (1, 49, 10)}
+
+
+@pytest.mark.parametrize("name", ["digits-cnn", "resnet8", "dscnn"])
+def test_encode_decode_roundtrip_and_validation(name):
+    space = make_space(name, SHAPES[name], 10)
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        g = space.sample(rng)
+        x = space.encode(g)
+        assert space.decode(x) == g
+        assert np.all(x >= 0) and np.all(x <= space.upper_bounds())
+        assert space.features(g).shape == (len(space.variables),)
+    bad = space.upper_bounds() + 1
+    with pytest.raises(UserError, match="out of range"):
+        space.decode(bad)
+    with pytest.raises(UserError, match="not allowed"):
+        space.make({**space.seed_genotype().to_dict(), space.variables[0].name: 10**6})
+
+
+@pytest.mark.parametrize("name", ["digits-cnn", "resnet8", "dscnn"])
+def test_spaces_are_defined_by_subtraction_from_the_seed(name):
+    space = make_space(name, SHAPES[name], 10)
+    seed = space.seed_genotype()
+    for v in space.variables:
+        assert seed[v.name] == v.options[-1]
+        if all(isinstance(o, (int, float)) for o in v.options):
+            assert max(v.options) == seed[v.name]
+
+
+def test_stable_hash_and_mutation():
+    space = make_space("digits-cnn", (1, 8, 8), 10)
+    g = space.seed_genotype()
+    assert g.key == space.make(dict(reversed(list(g.to_dict().items())))).key
+    assert len(g.key) == 40
+    rng = np.random.default_rng(1)
+    for _ in range(30):
+        m = space.mutate(g, rng)
+        assert m != g
+        space.validate(m)
+
+
+def test_genotype_from_another_space_is_rejected():
+    a = make_space("digits-cnn", (1, 8, 8), 10)
+    b = make_space("resnet8", (3, 32, 32), 10)
+    with pytest.raises(UserError, match="belongs to space"):
+        b.validate(a.seed_genotype())
+    with pytest.raises(UserError, match="belongs to space"):
+        b.from_json(a.seed_genotype().to_json())
+
+
+def test_format_variables_and_unknown_options():
+    space = make_space("digits-cnn", (1, 8, 8), 10, formats=["fp32", "int8", "fp16"])
+    names = [v.name for v in space.variables]
+    assert "fmt_b1" in names and "fmt_fc" in names
+    assert space.variable("fmt_b1").options == ("int8", "fp16", "fp32")
+    with pytest.raises(UserError, match="unknown option"):
+        make_space("digits-cnn", (1, 8, 8), 10, widht=2)
+    with pytest.raises(UserError, match="unknown space"):
+        make_space("digits-cn", (1, 8, 8), 10)
+    assert set(SPACES) >= {"digits-cnn", "resnet8", "dscnn"}
+
+
+def test_variables():
+    assert IntRange("c", 4, 16, 4).options == (4, 8, 12, 16)
+    with pytest.raises(ValueError):
+        IntRange("c", 4, 15, 4)
+    assert Choice("k", (1, 3)).feature(3) == 3.0
+    assert Choice("f", ("a", "b")).feature("b") == 1.0
