@@ -24,6 +24,7 @@ REGISTRY: dict[str, str] = {
     "rl": "strategies.rl:REINFORCE",
     "mobo": "strategies.mobo:ParEGO",
     "dnas": "strategies.dnas:DNAS",
+    "surrogate-nsga2": "strategies.surrogate_nsga2:SurrogateNSGA2",
 }
 
 

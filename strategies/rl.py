@@ -8,8 +8,9 @@ the space (the integer encoding, :meth:`moo_nas.space.SearchSpace.encode`):
 * ``controller="lstm"``: an LSTM cell that emits the variables in order, each step fed an
   embedding of the previous choice (NAS-RL / ENAS style controller).
 
-Each :meth:`ask` samples a batch from the controller (a sample equal to a genotype already
-proposed is redrawn up to 20 times).  Each :meth:`tell` turns the observations into rewards
+Each :meth:`ask` samples a batch from the controller, one genotype after the other so that a
+shorter ask draws a prefix of a longer one (a sample equal to a genotype already proposed is
+redrawn up to 20 times).  Each :meth:`tell` turns the observations into rewards
 and takes one Adam step on ``-(r - b) * log p(genotype) - entropy * H`` averaged over the
 batch, where ``b`` is an exponential moving average of past rewards.
 
@@ -156,10 +157,9 @@ class REINFORCE(Strategy):
         return self.batch
 
     def ask(self, n: int) -> list[Genotype]:
-        actions = self.policy.sample(n, self.gen).numpy()
         out = []
-        for row in actions:
-            g = self.space.decode(row)
+        for _ in range(n):  # one at a time: ask(k) is a prefix of ask(n), as resume needs
+            g = self.space.decode(self.policy.sample(1, self.gen).numpy()[0])
             for _ in range(_TRIES):
                 if g.key not in self.proposed:
                     break

@@ -8,6 +8,7 @@ Each model gives a mean and an uncertainty:
 ``gbdt``      gradient boosting; ensemble of members fitted on different subsamples, member std.
 ``mlp``       multilayer perceptron; ensemble of differently seeded members, member std.
 ``knn``       k nearest neighbours (distance-weighted); weighted std of the neighbours' values.
+``bayes-ridge`` Bayesian linear regression; posterior predictive std (additive costs).
 ``bootstrap`` bootstrap ensemble of any other model (``base`` option); member std.
 ``combo``     mean of the standardised predictions of several models (``members`` option).
 
@@ -201,6 +202,23 @@ class KNNPredictor(Predictor):
         return mean, std
 
 
+class BayesRidgePredictor(Predictor):
+    """Bayesian linear regression on standardised features (exact for additive costs)."""
+
+    name = "bayes-ridge"
+    description = "Bayesian ridge regression (posterior predictive std)"
+
+    def _fit(self, X: np.ndarray, y: np.ndarray) -> None:
+        from sklearn.linear_model import BayesianRidge
+
+        self._sc = _scaler(X)
+        self._m = BayesianRidge().fit(self._sc.transform(X), y)
+
+    def _predict(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        mean, std = self._m.predict(self._sc.transform(X), return_std=True)
+        return mean, std
+
+
 class BootstrapPredictor(Predictor):
     """Bootstrap ensemble of another predictor: members fitted on resamples with replacement."""
 
@@ -268,7 +286,8 @@ class ComboPredictor(Predictor):
 
 PREDICTORS: dict[str, type[Predictor]] = {
     cls.name: cls for cls in (GPPredictor, RFPredictor, ETPredictor, GBDTPredictor,
-                              MLPPredictor, KNNPredictor, BootstrapPredictor, ComboPredictor)
+                              MLPPredictor, KNNPredictor, BayesRidgePredictor, BootstrapPredictor,
+                              ComboPredictor)
 }
 
 

@@ -17,6 +17,7 @@ from ..errors import UserError
 COMMAND_MODULES: list[str] = [
     "moo_nas.cli.core",
     "moo_nas.cli.tabulate",
+    "moo_nas.cli.hardware",
 ]
 
 

@@ -41,11 +41,26 @@ def _mcu(kind: str) -> CostFn:
     return fn
 
 
+def bitops(arch: ArchSpec):
+    """MACs weighted by ``weight bits x input activation bits / 64`` (1 per MAC at int8 x
+    int8), the ops cost of the mixed-precision search."""
+    from ..formats import get_format
+
+    bits = {"input": get_format(arch.input_format).bits}
+    total = 0
+    for op in arch.ops:
+        w = get_format(op.weight_format).bits
+        total = total + costs.op_macs(op) * w * bits[op.inputs[0]] / 64
+        bits[op.output] = get_format(op.act_format).bits
+    return total
+
+
 #: cost name (= the metric name of the same quantity) -> function of an ArchSpec
 COSTS: dict[str, CostFn] = {
     "params": costs.params,
     "model_bytes": costs.model_bytes,
     "macs": costs.macs,
+    "bitops": bitops,
     "peak_act_bytes": costs.peak_activation_bytes,
     "mcu_latency_ms": _mcu("latency"),
     "mcu_energy_mj": _mcu("energy"),
@@ -55,7 +70,8 @@ COSTS: dict[str, CostFn] = {
 
 SOURCES = {
     "params": "moo_nas.costs.params", "model_bytes": "moo_nas.costs.model_bytes",
-    "macs": "moo_nas.costs.macs", "peak_act_bytes": "moo_nas.costs.peak_activation_bytes",
+    "macs": "moo_nas.costs.macs", "bitops": "moo_nas.dnas.loss.bitops (MACs x bits)",
+    "peak_act_bytes": "moo_nas.costs.peak_activation_bytes",
     "mcu_latency_ms": "moo_nas.hardware.mcu.latency_seconds (STM32H743)",
     "mcu_energy_mj": "moo_nas.hardware.mcu.energy_joules (STM32H743)",
     "flash_bytes": "moo_nas.hardware.mcu.flash_bytes", "ram_bytes": "moo_nas.hardware.mcu.ram_bytes",
@@ -131,5 +147,6 @@ class ComplexityLoss:
         en = energy / self.seed_energy
         penalty = (c.memory_strength * torch.relu(mem - c.memory_target)
                    + c.energy_strength * en) * self.ramp(step)
-        self.last = LossTerms(float(task), float(mem), float(en), float(penalty))
+        self.last = LossTerms(float(task.detach()), float(mem.detach()), float(en.detach()),
+                              float(penalty.detach()))
         return task + penalty

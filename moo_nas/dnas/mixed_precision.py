@@ -53,23 +53,23 @@ class PrecisionSearch(nn.Module):
         self.logits = nn.ParameterDict()
         self.act_logits = nn.ParameterDict()
         self.prunable: set[str] = set()
-        for op in net.union.ops:
+        for op in net.union.ops[: net.n_seed_ops]:  # depth is not searched with precision
             if op.kind not in ("conv", "linear"):
                 continue
-            group = plan.group_of(op.name.split("@")[0]) if not op.depthwise else None
+            group = plan.group_of(op.name) if not op.depthwise else None
             if group is not None:
                 key = "g_" + group.variable
                 self.prunable.add(key)
                 n = group.size
             else:
-                key = "op_" + op.name.replace("@", "_at_")
+                key = "op_" + op.name
                 n = int(op.out_channels)
             self.key[op.name] = key
             if key not in self.logits:
                 nb = len(self.weight_bits) - (0 if key in self.prunable else int(0 in self.weight_bits))
                 self.logits[key] = nn.Parameter(torch.zeros(n, nb))
             if op.output not in net.exit_outputs:
-                self.act_logits[op.name.replace("@", "_at_")] = nn.Parameter(torch.zeros(len(self.act_bits)))
+                self.act_logits[op.name] = nn.Parameter(torch.zeros(len(self.act_bits)))
         self._probs: dict[str, torch.Tensor] = {}
         self._act: dict[str, torch.Tensor] = {}
 
@@ -82,7 +82,9 @@ class PrecisionSearch(nn.Module):
         self._act = {k: torch.softmax(v / self.tau, dim=0) for k, v in self.act_logits.items()}
 
     def weight(self, op: str, w: torch.Tensor) -> torch.Tensor:
-        key = self.key[op]
+        key = self.key.get(op)
+        if key is None:
+            return w
         probs = self._probs[key]
         wd = w.detach()
         amax = wd.abs().flatten(1).amax(dim=1).clamp_min(1e-12)
@@ -98,10 +100,9 @@ class PrecisionSearch(nn.Module):
         return out
 
     def act(self, op: str, y: torch.Tensor) -> torch.Tensor:
-        key = op.replace("@", "_at_")
-        if key not in self._act:
+        probs = self._act.get(op)
+        if probs is None:
             return y
-        probs = self._act[key]
         amax = y.detach().abs().amax().clamp_min(1e-12)
         zero = torch.zeros((), dtype=torch.int32)
         out = 0
@@ -126,7 +127,7 @@ class PrecisionSearch(nn.Module):
         self.refresh()
         arch = net.plan.arch
         kept = {"input": torch.tensor(float(arch.in_channels))}
-        act_bits = {"input": torch.tensor(8.0)}
+        act_bits = {"input": torch.tensor(float(get_format(arch.input_format).bits))}
         out = {n: torch.zeros(()) for n in names}
         for op in arch.ops:
             cin = kept[op.inputs[0]]

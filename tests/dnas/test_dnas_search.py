@@ -34,7 +34,7 @@ def test_masks_collapse_to_minimum_under_large_cost_strength(task):
     space = make_space("resnet8", task.input_shape, task.num_classes)
     torch.manual_seed(0)
     net = MaskedNet(space)
-    config = SearchConfig(search_epochs=1, mask_lr=0.1,
+    config = SearchConfig(search_epochs=3, mask_lr=0.1,
                           loss=LossConfig(memory_target=1.0, energy_strength=1e3))
     search(net, task, RECIPE, config, 0)
     ex = export(net)

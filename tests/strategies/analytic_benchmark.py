@@ -12,8 +12,6 @@ from __future__ import annotations
 import time
 from typing import Any, Callable
 
-import pytest
-
 from moo_nas.evaluator import Evaluation
 from moo_nas.objectives import AnalyticProvider, Candidate, Objective
 from moo_nas.space import Genotype, SearchSpace
@@ -61,8 +59,3 @@ def make_problem(macs_bound: float | None = None) -> Problem:
     space = digits_space()
     objs = (Objective("params", "max"), Objective("macs", "min", macs_bound))
     return Problem(space, objs)
-
-
-@pytest.fixture
-def problem() -> Problem:
-    return make_problem()

@@ -1,0 +1,33 @@
+"""``moo-nas measure`` and ``moo-nas calibrate``."""
+
+import json
+
+from moo_nas.cli import main
+
+
+def test_measure_seed_with_mcu(capsys):
+    assert main(["measure", "--genotype", "seed", "--provider", "mcu", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert rows[0]["genotype"]["depth"] == 3
+    assert rows[0]["values"]["mcu_latency_ms"]["origin"] == "modelled"
+
+
+def test_measure_without_gpu_is_clean_error(capsys):
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    assert main(["measure", "--genotype", "seed", "--provider", "gpu-cuda"]) == 2
+    assert "no CUDA GPU" in capsys.readouterr().err
+
+
+def test_calibrate_writes_json(tmp_path, capsys):
+    out = tmp_path / "cal.json"
+    rc = main(["calibrate", "--space", "digits-cnn", "--provider", "onnxruntime",
+               "--provider-option", "warmup=2", "--provider-option", "repeats=5",
+               "-k", "10", "--out", str(out)])
+    assert rc == 0
+    text = capsys.readouterr().out
+    assert "held-out MAPE" in text and "speed-up" in text
+    data = json.loads(out.read_text())
+    assert data["metric"] == "latency_ort_ms" and data["stats"]["n_test"] >= 2

@@ -1,0 +1,67 @@
+import numpy as np
+import pytest
+
+from moo_nas.comparator import Normalisation, compare, nondominated
+from moo_nas.objectives import Value
+from moo_nas.report import write_report
+from moo_nas.store import Store, StoredEvaluation
+
+OBJS = [{"name": "val_error", "direction": "min", "bound": None, "unit": ""},
+        {"name": "model_bytes", "direction": "min", "bound": None, "unit": "B"}]
+
+
+def _run(store, name, seed, points, cost=3600.0, status="ok"):
+    rid, _ = store.get_or_create_run(f"{name}{seed}", "exp", name, {}, seed, {"name": "s"}, {}, {}, OBJS)
+    for i, (a, b) in enumerate(points):
+        v = {"val_error": Value(a, "measured", "test"), "model_bytes": Value(b, "modelled", "test")}
+        store.add_evaluation(StoredEvaluation(rid, i, f"g{name}{seed}{i}", {"x": i}, "a", f"c{name}{seed}{i}",
+                                              status, v, cost, 0.0, 0.0, cost, cost, False, "cpu:test", None))
+    return rid
+
+
+def test_golden_hypervolume_and_igd_plus(tmp_store):
+    _run(tmp_store, "A", 0, [(0.0, 1.0), (1.0, 0.0)])
+    _run(tmp_store, "B", 0, [(0.5, 0.5), (0.9, 0.9)])
+    cmp = compare(tmp_store, tmp_store.runs())
+    a, b = cmp.runs
+    assert a.hypervolume == pytest.approx(0.21)
+    assert b.hypervolume == pytest.approx(0.36)
+    assert len(b.front) == 1  # (0.9, 0.9) is dominated
+    # IGD+ (dominance-aware distance from each union point to the run's front, averaged):
+    # A misses (0.5, 0.5) by 0.5; B misses (0, 1) and (1, 0) by 0.5 each
+    assert a.igd_plus == pytest.approx(0.5 / 3)
+    assert b.igd_plus == pytest.approx((0.5 + 0.5 + 0.0) / 3)
+    np.testing.assert_allclose(cmp.normalisation.ideal, [0, 0])
+    np.testing.assert_allclose(cmp.normalisation.nadir, [1, 1])
+    assert a.curve_hv[-1] == pytest.approx(a.hypervolume)
+    assert a.curve_cost_hours[-1] == pytest.approx(2.0)
+    assert np.all(np.diff(a.curve_hv) >= 0)
+
+
+def test_failed_and_infeasible_points_do_not_count(tmp_store):
+    _run(tmp_store, "A", 0, [(0.0, 0.0)], status="failed")
+    _run(tmp_store, "B", 0, [(0.5, 0.5)])
+    cmp = compare(tmp_store, tmp_store.runs())
+    assert cmp.runs[0].hypervolume == 0.0 and len(cmp.runs[0].front) == 0
+
+
+def test_inputs_not_mutated_and_nondominated():
+    pts = np.array([[1.0, 2.0], [2.0, 1.0], [2.0, 2.0]])
+    copy = pts.copy()
+    assert list(nondominated(pts)) == [True, True, False]
+    n = Normalisation(np.zeros(2), np.ones(2) * 2)
+    n.hypervolume(pts)
+    np.testing.assert_array_equal(pts, copy)
+
+
+def test_report_files(tmp_store, tmp_path):
+    _run(tmp_store, "A", 0, [(0.1, 3.0), (0.3, 1.0)])
+    _run(tmp_store, "A", 1, [(0.2, 2.0)])
+    _run(tmp_store, "B", 0, [(0.15, 2.5)])
+    out = write_report(compare(tmp_store, tmp_store.runs()), tmp_path / "rep", "t")
+    text = (out / "README.md").read_text()
+    assert "| A | 2 |" in text and "reference point at 1.1" in text
+    for f in ("fronts.csv", "fronts.png", "hv_vs_cost.png"):
+        assert (out / f).stat().st_size > 100
+    rows = (out / "fronts.csv").read_text().strip().splitlines()
+    assert len(rows) == 1 + 4
