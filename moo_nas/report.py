@@ -6,7 +6,8 @@ Files written to the report folder:
                      normalisation and reference point, where every metric came from;
 ``fronts.csv``       the final Pareto front of every run, genotype and metrics;
 ``fronts.png``       the fronts projected on (first objective, each other objective);
-``hv_vs_cost.png``   hypervolume against cumulative search cost, mean and min–max over seeds.
+``hv_vs_cost.png``   hypervolume against cumulative search cost, mean and min–max over seeds;
+``hardware_fronts.png`` accuracy against every recorded latency / energy metric (when several).
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ def _fmt(v: float) -> str:
 
 def _provenance(cmp: Comparison) -> list[str]:
     lines = []
-    names = [o.name for o in cmp.objectives] + ["test_accuracy"]
+    names = [o.name for o in cmp.objectives] + ["test_accuracy"] + [
+        m for m in HARDWARE_METRICS if m not in [o.name for o in cmp.objectives]]
     for name in names:
         for r in cmp.runs:
             e = next((e for e in r.evaluations if name in e.values), None)
@@ -84,7 +86,8 @@ def plot_fronts(cmp: Comparison, path: Path) -> None:
                 ax.scatter(x, y, s=18, alpha=0.75, color=colors[name], label=name)
         ax.set_xlabel(f"{o.name} [{o.unit}]" if o.unit else o.name)
         ax.set_ylabel(first.name)
-        if o.name in ("model_bytes", "peak_act_bytes", "params", "macs"):
+        xs = [e.value(o.name) for r in cmp.runs for e in r.front_evals if e.value(o.name)]
+        if xs and min(xs) > 0 and max(xs) / min(xs) > 30:
             ax.set_xscale("log")
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=8)
@@ -92,6 +95,51 @@ def plot_fronts(cmp: Comparison, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+HARDWARE_METRICS = ("latency_ms", "latency_ort_ms", "gpu_latency_ms", "gpu_energy_mj", "rapl_energy_mj",
+                    "mcu_latency_ms", "mcu_energy_mj", "ext_latency_ms", "ext_energy_mj",
+                    "cal_latency_ms", "cal_energy_mj")
+
+
+def plot_hardware_fronts(cmp: Comparison, path: Path) -> bool:
+    """TEA-DNN-style view: for accuracy against each latency / energy metric recorded (measured
+    on the host, modelled for the MCU, ...), the 2-D Pareto front of all evaluations of each
+    strategy.  Returns False when fewer than two such metrics were recorded."""
+    from .comparator import nondominated
+
+    acc = "val_accuracy"
+    present = [m for m in HARDWARE_METRICS
+               if any(m in e.values for r in cmp.runs for e in r.evaluations)]
+    if len(present) < 2:
+        return False
+    fig, axes = plt.subplots(1, len(present), figsize=(4.2 * len(present), 3.8), squeeze=False)
+    colors = _colors(cmp.strategies())
+    for ax, m in zip(axes[0], present):
+        origin = ""
+        for name in cmp.strategies():
+            pts = []
+            for r in cmp.by_strategy(name):
+                for e in r.evaluations:
+                    if e.status == "ok" and m in e.values and acc in e.values:
+                        pts.append((e.values[m].value, -e.values[acc].value))
+                        origin = origin or e.values[m].origin
+            if not pts:
+                continue
+            P = np.array(pts)
+            F = P[nondominated(P)]
+            F = F[np.argsort(F[:, 0])]
+            ax.step(F[:, 0], -F[:, 1], where="post", color=colors[name], alpha=0.8)
+            ax.scatter(F[:, 0], -F[:, 1], s=14, color=colors[name], label=name)
+        ax.set_xlabel(f"{m} ({origin})")
+        ax.set_ylabel(acc)
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=8)
+    fig.suptitle("Accuracy vs latency / energy fronts, per hardware backend (all evaluations of each strategy)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
 
 
 def strategy_curves(runs: Sequence[RunSummary], grid: np.ndarray) -> np.ndarray:
@@ -186,5 +234,11 @@ def write_report(cmp: Comparison, folder: str | Path, title: str, extra: Sequenc
     write_fronts_csv(cmp, folder / "fronts.csv")
     plot_fronts(cmp, folder / "fronts.png")
     plot_hv_vs_cost(cmp, folder / "hv_vs_cost.png")
+    extra = list(extra)
+    if plot_hardware_fronts(cmp, folder / "hardware_fronts.png"):
+        extra += ["", "## Hardware backends side by side", "",
+                  "![accuracy vs latency/energy per backend](hardware_fronts.png)", "",
+                  "Each panel is the accuracy front of all evaluations against one latency or energy "
+                  "metric; the axis label says whether it was measured or modelled (see provenance above)."]
     (folder / "README.md").write_text(markdown(cmp, title, extra))
     return folder

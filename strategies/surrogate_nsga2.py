@@ -259,9 +259,10 @@ class SurrogateNSGA2(Strategy):
         avail = np.ones(len(mean), dtype=bool)
         for _ in range(n):
             gains = np.full(len(mean), -np.inf)
-            for j in np.flatnonzero(avail):
-                if np.all(opt[j] < ref):
-                    gains[j] = _hv(np.vstack([front, opt[j]]), ref) - base
+            # only points inside the box and not weakly dominated by the front can gain
+            dominated = np.all(front[None, :, :] <= opt[:, None, :], axis=2).any(axis=1)
+            for j in np.flatnonzero(avail & ~dominated & np.all(opt < ref, axis=1)):
+                gains[j] = _hv(np.vstack([front, opt[j]]), ref) - base
             j = int(np.argmax(gains))
             if not np.isfinite(gains[j]) or gains[j] <= 1e-12:
                 rest = _rank_crowding(np.where(avail[:, None], mean, np.inf), n - len(picks))

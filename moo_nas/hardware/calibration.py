@@ -314,6 +314,11 @@ class CalibratedPredictor(MetricProvider):
             if model.space != candidate.space.name:
                 raise UserError(f"calibration file {self.files[m]!r} was fitted on space "
                                 f"{model.space!r}, not {candidate.space.name!r}; calibrate this space.")
+            shape = model.space_config.get("input_shape")
+            if shape is not None and tuple(shape) != tuple(candidate.space.input_shape):
+                raise UserError(f"calibration file {self.files[m]!r} was fitted for inputs "
+                                f"{tuple(shape)}, not {tuple(candidate.space.input_shape)}; "
+                                "calibrate for this task's input shape.")
             src = f"predicted: {model.describe()} ({self.files[m]}), measured by {model.measured_by}"
             out[m] = Value(model.predict(candidate.arch), "predicted", src)
         return out

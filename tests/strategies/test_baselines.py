@@ -83,8 +83,8 @@ def test_proposals_move_into_the_feasible_region(tmp_path, name):
     assert 0.1 < share < 0.3
     late = []
     for seed in (0, 1):
-        _, _, evs = search(tmp_path, name, seed, 50, bound, store=f"{seed}.db")
-        late += [e.status == "ok" for e in evs[25:]]
+        _, _, evs = search(tmp_path, name, seed, 40, bound, store=f"{seed}.db")
+        late += [e.status == "ok" for e in evs[20:]]
         assert all(e.values["macs"].value <= bound for e in evs if e.status == "ok")
     assert np.mean(late) > 1.5 * share
 
