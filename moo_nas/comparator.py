@@ -143,9 +143,11 @@ def hv_curve(evals: Sequence[StoredEvaluation], objectives: Sequence[Objective],
     return np.array(cost), np.array(hv)
 
 
-def compare(store: Store, runs: Sequence[StoredRun], ref: float = REF) -> Comparison:
+def compare(store: Store, runs: Sequence[StoredRun], ref: float = REF,
+            reference: np.ndarray | None = None) -> Comparison:
     """Compute fronts, normalisation, hypervolume, IGD+ and HV-vs-cost curves for runs that
-    share the same objectives."""
+    share the same objectives.  ``reference`` (minimisation-form points, e.g. a tabular
+    benchmark's true front) joins the union front that normalisation and IGD+ use."""
     if not runs:
         from .errors import UserError
 
@@ -165,6 +167,8 @@ def compare(store: Store, runs: Sequence[StoredRun], ref: float = REF) -> Compar
         mask = nondominated(pts)
         summaries.append(RunSummary(r, evals, pts[mask], [e for e, m in zip(kept, mask) if m]))
     union = np.vstack([s.front for s in summaries]) if summaries else np.zeros((0, len(objectives)))
+    if reference is not None and len(reference):
+        union = np.vstack([union, np.asarray(reference, dtype=float).reshape(-1, len(objectives))])
     union = union[nondominated(union)] if len(union) else union
     if len(union):
         norm = Normalisation(union.min(axis=0), union.max(axis=0), ref)

@@ -125,7 +125,8 @@ def run_search(store: Store, problem: Problem, evaluator: Any, strategy: str | t
 
     ``evaluator`` is any object with ``evaluate(genotype, seed, known=None, warm_start=None)``
     returning an :class:`~moo_nas.evaluator.Evaluation`; optional methods ``config()``,
-    ``cache_key(genotype, seed)`` and ``shared_measurement_keys()`` refine reuse.  ``progress``
+    ``cache_key(genotype, seed)`` and ``shared_measurement_keys()`` refine reuse, and
+    ``cacheable = False`` skips the cross-run cache lookup (table lookups are cheaper).  ``progress``
     is called with the number of newly finished evaluations.
     """
     strategy_options = dict(strategy_options or {})
@@ -135,10 +136,10 @@ def run_search(store: Store, problem: Problem, evaluator: Any, strategy: str | t
     ev_conf = evaluator_config(evaluator)
     objectives = [o.__dict__ for o in problem.objectives]
     signature = _sha([experiment, cls.name, strategy_options, seed, space.config(), ev_conf, objectives])
+    strat = cls.create(problem, seed, strategy_options)  # bad options fail before the store is touched
     run_id, _ = store.get_or_create_run(
         signature, experiment, cls.name, strategy_options, seed, space.config(),
         ev_conf.get("task", {}), ev_conf.get("recipe", {}), objectives)
-    strat = cls.create(problem, seed, strategy_options)
     history = store.evaluations(run_id)
     seen: dict[str, StoredEvaluation] = {}
     shared_keys = list(getattr(evaluator, "shared_measurement_keys", lambda: [])())
@@ -192,7 +193,7 @@ def run_search(store: Store, problem: Problem, evaluator: Any, strategy: str | t
                 src = seen[g.key]
                 out[i] = StoredEvaluation(run_id, seq, g.key, g.to_dict(), src.arch_key, ck, src.status,
                                           src.values, 0.0, 0.0, share, share, 0.0, True, src.device, src.error)
-            else:
+            elif getattr(evaluator, "cacheable", True):
                 prior = store.cached(ck)
                 if prior is not None:
                     out[i] = StoredEvaluation(run_id, seq, g.key, g.to_dict(), prior.arch_key, ck,

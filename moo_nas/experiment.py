@@ -261,7 +261,8 @@ def run_experiment(exp: Experiment, progress: bool = True, write: bool = True) -
 
     t0 = time.perf_counter()
     try:
-        if exp.jobs <= 1 or len(jobs) == 1:
+        # with Ray the evaluations already run in parallel on the cluster: one driver process
+        if exp.jobs <= 1 or len(jobs) == 1 or exp.executor.get("name") == "ray":
             for s, seed in jobs:
                 bar.set_postfix_str(f"{s.name} seed {seed}")
                 problem, evaluator = build(exp)

@@ -121,9 +121,13 @@ def round_to_float(x: torch.Tensor, exponent: int, mantissa: int) -> torch.Tenso
       one plus the lowest kept bit, clear the dropped bits; a carry into the exponent is the
       correct round-up), with the add/subtract trick for the target's subnormals.
 
-    Either way the result is exact; the two are cross-checked in the tests.
+    Either way the result is exact; the two are cross-checked in the tests.  While a model
+    is traced or exported to ONNX, :func:`_round_arith` (log2 / pow / round, no bit
+    reinterpretation) is used instead: same values, except that zeros are unsigned.
     """
     x = x.to(torch.float32)
+    if torch.jit.is_tracing() or torch.onnx.is_in_onnx_export():
+        return _round_arith(x, exponent, mantissa)  # exporters cannot reinterpret bits
     if exponent <= 7 and mantissa <= 22:
         return _round_magic(x, exponent, mantissa)
     return _round_bits(x, exponent, mantissa)
@@ -147,6 +151,21 @@ def _round_magic(x: torch.Tensor, exponent: int, mantissa: int) -> torch.Tensor:
     # overflow: magnitudes >= 2**(emax+1) scale past float32's range to inf; others exactly back
     q.mul_(2.0 ** (127 - emax)).mul_(2.0 ** (emax - 127))
     return q.view(torch.int32).bitwise_or_(sign).view(torch.float32)  # -0 for negative ties to 0
+
+
+def _round_arith(x: torch.Tensor, exponent: int, mantissa: int) -> torch.Tensor:
+    emin, _, max_finite = _limits(exponent, mantissa)
+    ax = torch.abs(x)
+    safe = torch.where(ax > 0, ax, torch.ones_like(ax))
+    e = torch.floor(torch.log2(safe))
+    # log2 may round across a power of two: correct the exponent so 2**e <= ax < 2**(e+1)
+    e = torch.where(torch.pow(2.0, e) > safe, e - 1, e)
+    e = torch.where(torch.pow(2.0, e + 1) <= safe, e + 1, e)
+    quantum = torch.pow(2.0, torch.clamp(e, min=emin) - mantissa)
+    q = torch.round(ax / quantum) * quantum  # round half to even
+    q = torch.where(q > max_finite, torch.full_like(q, float("inf")), q)
+    q = torch.where(x < 0, -q, q)
+    return torch.where(torch.isnan(x), x, q)
 
 
 def _round_bits(x: torch.Tensor, exponent: int, mantissa: int) -> torch.Tensor:

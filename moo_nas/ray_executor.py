@@ -12,6 +12,11 @@ reason, and the search goes on.  An exception raised *inside* the evaluation is 
 fault: it propagates as it would with the local executor (a
 :class:`~moo_nas.errors.UserError` keeps its one-sentence message).
 
+Asynchrony: results come back in completion order and are stored one by one, so a slow
+evaluation never holds back the storing of faster ones; the engine tells the strategy once the
+batch it asked for is complete (strategies that want results one at a time use a batch of 1 and
+get one task in flight per ask).
+
 Code shipping: on a local cluster started here, workers inherit ``PYTHONPATH`` with this
 checkout's root, so ``moo_nas`` and ``strategies`` import as in the driver; when connecting to
 an existing cluster by address, both packages are uploaded with the job
@@ -39,6 +44,7 @@ from .space import Genotype
 
 ROOT = Path(__file__).resolve().parents[1]
 _PACKAGES = ("moo_nas", "strategies")
+OPTIONS = ("address", "num_cpus", "num_gpus", "max_retries", "local_cpus", "ship_code", "runtime_env")
 
 # worker-side memo: callable digest -> callable, so an evaluator's lazily built task and space
 # are built once per worker process rather than once per evaluation
@@ -99,7 +105,9 @@ class RayExecutor(Executor):
 
     def __init__(self, address: str | None = None, num_cpus: float = 1, num_gpus: float = 0,
                  max_retries: int = 2, local_cpus: int | None = None, ship_code: bool = True,
-                 runtime_env: dict[str, Any] | None = None):
+                 runtime_env: dict[str, Any] | None = None, **unknown: Any):
+        if unknown:
+            raise UserError(f"unknown ray executor option(s) {sorted(unknown)}; allowed: {', '.join(OPTIONS)}.")
         if address is not None and (not isinstance(address, str) or not address):
             raise UserError(f"ray executor option address must be a string like HOST:PORT, got {address!r}.")
         _positive("num_cpus", num_cpus)

@@ -17,6 +17,7 @@ import hashlib
 import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar, Iterable, Mapping, Sequence, Union
 
 import numpy as np
@@ -123,7 +124,7 @@ class Genotype:
     def to_json(self) -> str:
         return json.dumps({"space": self.space, "values": self.to_dict()}, sort_keys=True)
 
-    @property
+    @cached_property
     def key(self) -> str:
         """Stable hash (hex SHA-1 of the canonical JSON), equal across processes and runs."""
         return hashlib.sha1(self.to_json().encode()).hexdigest()

@@ -177,7 +177,8 @@ class PairTest:
 
     ``u`` is U of ``a``; ``a12`` = U / (n_a n_b), the probability that a value of ``a``
     exceeds one of ``b`` (ties count half; Vargha-Delaney A); ``better`` names the strategy
-    with the better median (per ``higher_is_better``) or ``""`` when they are equal.
+    that tends to the better values (A12 above or below 1/2, per ``higher_is_better``; the
+    direction the U test looks at) or ``""`` when A12 is exactly 1/2.
     """
 
     a: str
@@ -203,12 +204,12 @@ def pairwise_tests(samples: Mapping[str, Sequence[float]], higher_is_better: boo
         u, p = float(res.statistic), float(res.pvalue)
         if np.isnan(p):
             p = 1.0
-        ma, mb = np.median(x), np.median(y)
-        if ma == mb:
+        a12 = u / (x.size * y.size)
+        if a12 == 0.5:
             better = ""
         else:
-            better = a if (ma > mb) == higher_is_better else b
-        raw.append((a, b, u, p, u / (x.size * y.size), better))
+            better = a if (a12 > 0.5) == higher_is_better else b
+        raw.append((a, b, u, p, a12, better))
     adj = holm([r[3] for r in raw]) if raw else np.zeros(0)
     return [PairTest(a, b, u, p, float(q), a12, better, bool(q <= alpha and better != ""))
             for (a, b, u, p, a12, better), q in zip(raw, adj)]

@@ -269,10 +269,12 @@ class Store:
         return self._rows_to_evals(rows)
 
     def cached(self, cache_key: str) -> StoredEvaluation | None:
-        """An earlier finished evaluation (ok or failed) with the same cache key, if any."""
+        """An earlier finished evaluation (ok or failed) with the same cache key, if any;
+        failures of the infrastructure (a lost worker) are not reused."""
         rows = self.conn.execute(
             f"SELECT {self._COLS} FROM evaluations WHERE cache_key=? AND cached=0"
-            " AND status IN ('ok','failed') ORDER BY id LIMIT 1", (cache_key,)
+            " AND status IN ('ok','failed') AND (error IS NULL OR error NOT LIKE 'worker lost%')"
+            " ORDER BY id LIMIT 1", (cache_key,)
         ).fetchall()
         evs = self._rows_to_evals(rows)
         return evs[0] if evs else None

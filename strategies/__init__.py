@@ -23,8 +23,10 @@ REGISTRY: dict[str, str] = {
     "aging-evolution": "strategies.aging_evolution:AgingEvolution",
     "rl": "strategies.rl:REINFORCE",
     "mobo": "strategies.mobo:ParEGO",
+    "optuna": "strategies.optuna_adapter:OptunaSampler",
     "dnas": "strategies.dnas:DNAS",
     "surrogate-nsga2": "strategies.surrogate_nsga2:SurrogateNSGA2",
+    "narrow": "strategies.narrow:NarrowSearch",
 }
 
 

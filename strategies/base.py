@@ -149,7 +149,7 @@ class Strategy(ABC):
             )
         try:
             return cls(problem, seed, **options)
-        except TypeError as exc:
+        except (TypeError, ValueError) as exc:
             raise UserError(f"bad options for strategy {cls.name!r}: {exc}.") from None
 
 

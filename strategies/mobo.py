@@ -15,10 +15,14 @@ surrogate.  After an initial design of ``initial`` uniformly sampled genotypes, 
 4. handles constraint bounds natively: one GP per bounded objective models ``g / |bound|``
    over every observation that reports it (rejected-before-training ones included) and EI is
    multiplied by the probability that every bound holds (constrained EI); while nothing
-   feasible has been seen, that probability alone is maximised.
+   feasible has been seen, that probability alone is maximised;
+5. handles failed evaluations the same way: once some evaluation failed, a GP on the 0/1
+   failure indicator gives the probability of success, ``P(indicator < 0.5)``, which also
+   multiplies the acquisition.
 
 A batch of ``n`` proposals uses ``n`` independent weight draws (one GP fit each) and never
-repeats a genotype.  Failed evaluations only remove their genotype from the pool.  GP
+repeats a genotype.  The pool is kept as integer rows of the encoding and only the chosen
+rows are decoded, so a pool of thousands costs milliseconds.  GP
 restarts take their seed from the strategy's generator, so the strategy is deterministic given
 the seed and the observations.
 """
@@ -58,7 +62,7 @@ class ParEGO(Strategy):
     description = "ParEGO Bayesian optimisation: random Chebyshev weights, GP, constrained EI"
 
     def __init__(self, problem: Problem, seed: int = 0, *, initial: int = 10, batch: int = 1,
-                 pool: int = 2000, local: int = 500, restarts: int = 1, xi: float = 0.0) -> None:
+                 pool: int = 2000, local: int = 500, restarts: int = 0, xi: float = 0.0) -> None:
         super().__init__(problem, seed)
         for name, v, low in (("initial", initial, 2), ("batch", batch, 1), ("pool", pool, 1),
                              ("local", local, 0), ("restarts", restarts, 0)):
@@ -66,12 +70,15 @@ class ParEGO(Strategy):
                 raise UserError(f"mobo option {name} must be an integer >= {low}, got {v!r}.")
         self.initial, self.batch, self.pool, self.local = initial, batch, pool, local
         self.restarts, self.xi = restarts, float(xi)
-        feats = [[v.feature(o) for o in v.options] for v in self.space.variables]
-        self.f_lo = np.array([min(f) for f in feats])
-        self.f_span = np.array([max(f) - min(f) or 1.0 for f in feats])
+        # per variable: the scaled feature of each option index (pool rows stay integer arrays)
+        self.tables = []
+        for v in self.space.variables:
+            f = np.array([v.feature(o) for o in v.options], dtype=float)
+            self.tables.append((f - f.min()) / ((f.max() - f.min()) or 1.0))
+        self.upper = self.space.upper_bounds()
         self.norm = Normaliser(problem)
         self.history: list[Observation] = []
-        self.proposed: set[str] = set()
+        self.proposed: set[tuple[int, ...]] = set()
         self.n_proposed = 0
         self.fits = 0
 
@@ -98,10 +105,15 @@ class ParEGO(Strategy):
         return out
 
     # ------------------------------------------------------------------ internals
-    def x(self, genotypes: Sequence[Genotype]) -> np.ndarray:
-        """Features of genotypes scaled to [0, 1] per variable."""
-        f = np.array([self.space.features(g) for g in genotypes], dtype=float)
-        return (f - self.f_lo) / self.f_span
+    def x(self, idx: np.ndarray) -> np.ndarray:
+        """Features (:meth:`SearchSpace.features`) scaled to [0, 1] per variable, for rows of
+        the integer encoding."""
+        idx = np.asarray(idx, dtype=np.int64).reshape(-1, len(self.tables))
+        return np.stack([t[idx[:, i]] for i, t in enumerate(self.tables)], axis=1)
+
+    def encode(self, genotypes: Sequence[Genotype]) -> np.ndarray:
+        return np.array([self.space.encode(g) for g in genotypes], dtype=np.int64).reshape(
+            -1, len(self.tables))
 
     def _gp(self, x: np.ndarray, y: np.ndarray) -> GaussianProcessRegressor:
         d = x.shape[1]
@@ -120,25 +132,57 @@ class ParEGO(Strategy):
     def _random(self) -> Genotype:
         g = self.space.sample(self.rng)
         for _ in range(20):
-            if g.key not in self.proposed:
+            if tuple(self.space.encode(g)) not in self.proposed:
                 break
             g = self.space.sample(self.rng)
-        self.proposed.add(g.key)
+        self.proposed.add(tuple(int(i) for i in self.space.encode(g)))
         return g
 
-    def _candidates(self, seeds: Sequence[Genotype]) -> list[Genotype]:
-        cands: dict[str, Genotype] = {}
-        for _ in range(self.pool):
-            g = self.space.sample(self.rng)
-            cands.setdefault(g.key, g)
-        for i in range(self.local if seeds else 0):
-            g = self.space.mutate(seeds[i % len(seeds)], self.rng)
-            cands.setdefault(g.key, g)
-        return [g for k, g in cands.items() if k not in self.proposed]
+    def _mutants(self, seeds: np.ndarray, n: int) -> np.ndarray:
+        """``n`` mutants of the encoded ``seeds`` (cycled), as in :meth:`SearchSpace.mutate`:
+        each variable changes with probability 1/d (at least one), half of the changes to a
+        neighbouring option, the others to a uniformly random other option."""
+        k = self.upper + 1
+        rows = seeds[np.arange(n) % len(seeds)].copy()
+        d = rows.shape[1]
+        flip = (self.rng.random((n, d)) < 1.0 / d) & (k > 1)
+        none = ~flip.any(axis=1)
+        mutable = np.flatnonzero(k > 1)
+        if len(mutable) == 0:
+            return rows
+        flip[np.flatnonzero(none), mutable[self.rng.integers(len(mutable), size=int(none.sum()))]] = True
+        step = np.where(self.rng.random((n, d)) < 0.5, 1, -1)
+        near = rows + step
+        near = np.where((near < 0) | (near >= k), rows - step, near)
+        far = (rows + 1 + (self.rng.random((n, d)) * np.maximum(k - 1, 1)).astype(np.int64)) % k
+        new = np.where(self.rng.random((n, d)) < 0.5, near, far)
+        return np.where(flip, new, rows)
+
+    def _candidates(self, seeds: np.ndarray) -> np.ndarray:
+        """Encoded candidate pool: uniform rows plus mutants of ``seeds``, first occurrence of
+        each row kept, rows already proposed removed."""
+        d = len(self.tables)
+        rand = np.floor(self.rng.random((self.pool, d)) * (self.upper + 1)).astype(np.int64)
+        parts = [rand]
+        if len(seeds) and self.local:
+            parts.append(self._mutants(seeds, self.local))
+        rows, seen = [], set(self.proposed)
+        for r in np.concatenate(parts):
+            t = tuple(int(i) for i in r)
+            if t not in seen:
+                seen.add(t)
+                rows.append(r)
+        return np.array(rows, dtype=np.int64).reshape(-1, d)
 
     def _feasibility(self, x_pool: np.ndarray) -> np.ndarray:
-        """Probability under the constraint GPs that every bound holds, per pool row."""
+        """Probability under the constraint GPs that every bound holds and, once something
+        failed, that the evaluation succeeds (GP on the 0/1 failure indicator), per pool row."""
         prob = np.ones(len(x_pool))
+        failed = np.array([o.status == "failed" for o in self.history], dtype=float)
+        if 0 < failed.sum() < len(failed):
+            gp = self._gp(self.x(self.encode([o.genotype for o in self.history])), failed)
+            mu, sd = gp.predict(x_pool, return_std=True)
+            prob *= gauss.cdf((0.5 - mu) / np.maximum(sd, 1e-9))
         for j, obj in enumerate(self.problem.constrained):
             rows = [(o.genotype, float(o.g[j])) for o in self.history
                     if o.status != "failed" and len(o.g) > j and np.isfinite(o.g[j])]
@@ -149,7 +193,7 @@ class ParEGO(Strategy):
             if np.ptp(y) == 0:
                 prob *= float(y[0] <= 0)
                 continue
-            gp = self._gp(self.x([g for g, _ in rows]), y)
+            gp = self._gp(self.x(self.encode([g for g, _ in rows])), y)
             mu, sd = gp.predict(x_pool, return_std=True)
             prob *= gauss.cdf(-mu / np.maximum(sd, 1e-9))
         return prob
@@ -160,13 +204,13 @@ class ParEGO(Strategy):
         z = self.norm(np.array([o.f for o in ok], dtype=float)) if ok else np.zeros((0, 0))
         w0 = random_weights(self.rng, self.problem.n_obj)
         order = np.argsort(chebyshev(z, w0), kind="stable") if ok else []
-        seeds = [ok[int(i)].genotype for i in order[:5]]
+        seeds = self.encode([ok[int(i)].genotype for i in order[:5]])
         pool = self._candidates(seeds)
-        if not pool:
+        if not len(pool):
             return [self._random() for _ in range(n)]
         x_pool = self.x(pool)
-        p_feas = self._feasibility(x_pool) if self.problem.constrained else np.ones(len(pool))
-        x_ok = self.x([o.genotype for o in ok]) if ok else None
+        p_feas = self._feasibility(x_pool)
+        x_ok = self.x(self.encode([o.genotype for o in ok])) if ok else None
         out: list[Genotype] = []
         taken = np.zeros(len(pool), dtype=bool)
         for _ in range(n):
@@ -183,8 +227,8 @@ class ParEGO(Strategy):
                 out.append(self._random())
                 continue
             taken[best] = True
-            self.proposed.add(pool[best].key)
-            out.append(pool[best])
+            self.proposed.add(tuple(int(i) for i in pool[best]))
+            out.append(self.space.decode(pool[best]))
         return out
 
     def stats(self) -> dict[str, float]:

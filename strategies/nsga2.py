@@ -56,6 +56,8 @@ class NSGA2(Strategy):
                  mutation_eta: float = 20.0):
         super().__init__(problem, seed)
         self.pop_size = int(pop_size)
+        if self.pop_size < 1:
+            raise ValueError(f"pop_size must be at least 1, got {pop_size!r}")
         space = problem.space
         self._history: set[tuple[int, ...]] = set()
         self._pproblem = PymooProblem(

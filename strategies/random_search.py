@@ -19,6 +19,8 @@ class RandomSearch(Strategy):
                  max_tries: int = 1000):
         super().__init__(problem, seed)
         self._batch = int(batch)
+        if self._batch < 1:
+            raise ValueError(f"batch must be at least 1, got {batch!r}")
         self.unique = bool(unique)
         self.max_tries = int(max_tries)
         self._seen: set[str] = set()

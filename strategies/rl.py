@@ -11,7 +11,8 @@ the space (the integer encoding, :meth:`moo_nas.space.SearchSpace.encode`):
 Each :meth:`ask` samples a batch from the controller, one genotype after the other so that a
 shorter ask draws a prefix of a longer one (a sample equal to a genotype already proposed is
 redrawn up to 20 times).  Each :meth:`tell` turns the observations into rewards
-and takes one Adam step on ``-(r - b) * log p(genotype) - entropy * H`` averaged over the
+and takes one Adam step (``lr``; default 0.2 for the independent controller, 0.1 for the
+LSTM) on ``-(r - b) * log p(genotype) - entropy * H`` averaged over the
 batch, where ``b`` is an exponential moving average of past rewards.
 
 Rewards (larger is better):
@@ -48,6 +49,8 @@ from .scalarisation import CLIP, Normaliser, chebyshev, random_weights, total_vi
 _TRIES = 20
 CONTROLLERS = ("independent", "lstm")
 REWARDS = ("chebyshev", "soft-constraint")
+#: Adam step sizes that learn within a few dozen evaluations on the digits spaces
+DEFAULT_LR = {"independent": 0.2, "lstm": 0.1}
 
 
 class IndependentPolicy(nn.Module):
@@ -122,7 +125,7 @@ class REINFORCE(Strategy):
     name = "rl"
     description = "REINFORCE controller (independent or LSTM), Chebyshev or MnasNet soft-constraint reward"
 
-    def __init__(self, problem: Problem, seed: int = 0, *, batch: int = 8, lr: float = 0.2,
+    def __init__(self, problem: Problem, seed: int = 0, *, batch: int = 8, lr: float | None = None,
                  entropy: float = 0.01, baseline_decay: float = 0.9,
                  controller: str = "independent", hidden: int = 32,
                  reward: str = "chebyshev", penalty: float = 1.0,
@@ -143,6 +146,8 @@ class REINFORCE(Strategy):
         sizes = [len(v) for v in self.space.variables]
         self.policy: nn.Module = (IndependentPolicy(sizes) if controller == "independent"
                                   else LSTMPolicy(sizes, int(hidden), self.gen))
+        if lr is None:
+            lr = DEFAULT_LR[controller]
         self.opt = torch.optim.Adam(self.policy.parameters(), lr=float(lr))
         self.norm = Normaliser(problem)
         self.baseline: float | None = None

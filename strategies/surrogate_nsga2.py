@@ -50,7 +50,7 @@ class SurrogateNSGA2(Strategy):
                  inner_options: dict[str, Any] | None = None, inner_generations: int = 15,
                  predictor: str = "gbdt", predictor_options: dict[str, Any] | None = None,
                  cost_predictor: str = "bayes-ridge", acquisition: str = "hvi",
-                 kappa: float = 1.0, mutants: int = 4) -> None:
+                 kappa: float = 0.25, mutants: int = 4) -> None:
         super().__init__(problem, seed)
         from surrogates.features import make_encoder
         from surrogates.models import make_predictor

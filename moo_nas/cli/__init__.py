@@ -18,6 +18,7 @@ COMMAND_MODULES: list[str] = [
     "moo_nas.cli.core",
     "moo_nas.cli.tabulate",
     "moo_nas.cli.hardware",
+    "moo_nas.cli.surrogates",
 ]
 
 

@@ -70,6 +70,33 @@ def cmd_tabulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_table_stats(args: argparse.Namespace) -> int:
+    from ..errors import UserError
+    from ..experiment import build, load_experiment
+    from ..store import Store
+    from ..tabular.analysis import analyse, write_statistics
+
+    exp = load_experiment(args.experiment)
+    if exp.evaluator.get("kind") != "table":
+        raise UserError(f"{args.experiment} does not evaluate with a table; table-stats needs "
+                        "[evaluator] kind = \"table\".")
+    store_path = Path(args.store or exp.store)
+    if not store_path.exists():
+        raise UserError(f"store {store_path} does not exist; run 'moo-nas compare "
+                        f"{args.experiment}' first.")
+    problem, evaluator = build(exp)
+    wanted = {(s.name, seed) for s in exp.strategies for seed in exp.seeds}
+    with Store(store_path) as store:
+        runs = [r for r in store.runs(exp.name) if (r.strategy, r.seed) in wanted]
+        if not runs:
+            raise UserError(f"store {store_path} has no runs of {exp.name!r}; run 'moo-nas "
+                            f"compare {args.experiment}' first.")
+        a = analyse(store, runs, evaluator.table, exp.objectives)
+    out = write_statistics(a, args.out or exp.report, evaluator.table)
+    print(f"wrote {out}")
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("tabulate", help="evaluate a space (or a stratified sample) into a table",
                        description="Train every genotype of a space, or a stratified sample, once "
@@ -92,3 +119,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--name", help="experiment name of the runs (default tabulate-SPACE-TASK)")
     p.add_argument("--out", required=True, help="table file to write, e.g. tables/digits.sqlite")
     p.set_defaults(func=cmd_tabulate)
+
+    p = sub.add_parser("table-stats", help="statistics of a table experiment against the true front",
+                       description="For an experiment with [evaluator] kind = \"table\": hypervolume "
+                                   "relative to the table's true front, time to 95/99 %, "
+                                   "Mann-Whitney U with Holm correction, bootstrap bands.")
+    p.add_argument("experiment", help="TOML experiment file, e.g. experiments/nb201.toml")
+    p.add_argument("--store", help="override the experiment's store path")
+    p.add_argument("--out", help="report folder (default: the experiment's report folder)")
+    p.set_defaults(func=cmd_table_stats)

@@ -81,6 +81,8 @@ class MaskedNet(nn.Module):
             self.plan.arch.op(k.op).kernel)) for k in self.plan.kernels})
         self.depth_gates = DepthGates(self.plan.depth.options) if self.plan.depth else None
         self.n_seed_ops = len(self.plan.arch.ops)
+        self._exit_of = {u: i for i, names in enumerate(self.sources)
+                         for u in names.values() if "@" in u}
         self._owner = {op: g.variable for g in self.plan.groups for op in g.ops}
         self._kernel = {k.op: k.variable for k in self.plan.kernels}
         # ops of the union whose output channels follow their input (depthwise, add, gap)
@@ -153,8 +155,15 @@ class MaskedNet(nn.Module):
         tensors = {"input": x if in_fmt.is_identity else in_fmt.quantize(x)}
         tmask: dict[str, torch.Tensor | None] = {"input": None}
         self.aux_logits = []
+        selected = int(torch.argmax(depth))
         for op in self.union.ops:
             src = tensors[op.inputs[0]]
+            exit_ = self._exit_of.get(op.name)
+            if exit_ is not None and exit_ != selected:
+                # head of an unselected depth: features detached, so the head trains on them
+                # (auxiliary loss) without disturbing the backbone; its logits still give the
+                # depth gates their straight-through gradient
+                src = src.detach()
             if op.name in self._follows:
                 m = tmask[op.inputs[0]]
             else:
@@ -185,28 +194,13 @@ class MaskedNet(nn.Module):
                     y = afmt.quantize(y)
             tensors[op.output] = y
             tmask[op.output] = m
-        if self.training and self.depth_gates is not None:
-            self._aux(tensors, ch)
+        last = len(self.exit_outputs) - 1
+        self.aux_logits = [tensors[n] for i, n in enumerate(self.exit_outputs)
+                           if self.training and i not in (selected, last)]
         out = 0
         for w, name in zip(depth, self.exit_outputs):
             out = out + w * tensors[name]
         return out
-
-    def _aux(self, tensors: dict[str, torch.Tensor], ch: dict[str, torch.Tensor]) -> None:
-        """Logits of every shallower exit head computed on detached features, so the heads
-        stay trained whichever depth is selected (added to the loss by the search)."""
-        local: dict[str, torch.Tensor] = {}
-        for op in self.union.ops[self.n_seed_ops:]:
-            srcs = [local[t] if t in local else tensors[t].detach() for t in op.inputs]
-            if op.kind == "gap":
-                y = srcs[0].flatten(2).mean(dim=2)
-            elif op.kind == "linear":
-                layer = self.net.layers[op.name]
-                y = F.linear(srcs[0], layer.weight, layer.bias)
-            else:
-                raise NotImplementedError(f"depth head op {op.name!r} of kind {op.kind!r}")
-            local[op.output] = _activation(op.activation, y)
-        self.aux_logits = [local[n] for n in self.exit_outputs if n in local]
 
     # ------------------------------------------------------------------ costs
     def effective_arch(self, arch: ArchSpec, counts: dict[str, torch.Tensor],
@@ -271,19 +265,20 @@ class MaskedNet(nn.Module):
         if key not in self._cost_cache:
             if len(self._cost_cache) > 4096:
                 self._cost_cache.clear()
-            leaf = state.detach().clone().requires_grad_(True)
-            nc, nk = len(counts), len(kernels)
-            cvars = list(self.channel_masks)
-            kops = [k.op for k in self.plan.kernels]
-            c = {v: leaf[i] for i, v in enumerate(cvars)}
-            k = {op: leaf[nc + j] for j, op in enumerate(kops)}
-            archs = self.plan.depth.archs if self.plan.depth else (self.plan.arch,)
-            eff = [self.effective_arch(a, c, k) for a in archs]
-            entry = {}
-            for n in names:
-                value = self.cost(cost_function(n), (eff, leaf[nc + nk:]))
-                grad, = torch.autograd.grad(value, leaf, retain_graph=True, allow_unused=True)
-                entry[n] = (float(value.detach()), torch.zeros_like(leaf) if grad is None else grad)
+            with torch.enable_grad():
+                leaf = state.detach().clone().requires_grad_(True)
+                nc, nk = len(counts), len(kernels)
+                cvars = list(self.channel_masks)
+                kops = [k.op for k in self.plan.kernels]
+                c = {v: leaf[i] for i, v in enumerate(cvars)}
+                k = {op: leaf[nc + j] for j, op in enumerate(kops)}
+                archs = self.plan.depth.archs if self.plan.depth else (self.plan.arch,)
+                eff = [self.effective_arch(a, c, k) for a in archs]
+                entry = {}
+                for n in names:
+                    value = self.cost(cost_function(n), (eff, leaf[nc + nk:]))
+                    grad, = torch.autograd.grad(value, leaf, retain_graph=True, allow_unused=True)
+                    entry[n] = (float(value.detach()), torch.zeros_like(leaf) if grad is None else grad)
             self._cost_cache[key] = entry
         delta = state - state.detach()
         return {n: v + (g * delta).sum() for n, (v, g) in self._cost_cache[key].items()}

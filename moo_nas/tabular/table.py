@@ -220,6 +220,8 @@ class TableEvaluator:
     A genotype missing from the table is ``failed`` (its error says so).
     """
 
+    cacheable = False  # a lookup is cheaper than the engine's cross-run cache query
+
     def __init__(self, table: Table, space: SearchSpace,
                  objectives: Sequence[Objective] = ()) -> None:
         if table.info.space != space.name:

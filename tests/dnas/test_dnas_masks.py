@@ -62,3 +62,26 @@ def test_gradient_reaches_every_mask_parameter(space_name):
     net.costs(["macs"])["macs"].backward()
     for p in params:
         assert bool(torch.all(p.grad > 0))
+
+
+def test_cached_costs_equal_direct_costs_in_value_and_gradient():
+    from moo_nas.dnas.loss import cost_function
+
+    net = MaskedNet(make_space("resnet8", (1, 8, 8), 10))
+    torch.manual_seed(3)
+    with torch.no_grad():
+        for p in net.mask_parameters():
+            p.uniform_(0.2, 1.0)
+    for name in ("model_bytes", "macs", "peak_act_bytes"):
+        net.zero_grad()
+        direct = net.cost(cost_function(name))
+        direct.backward()
+        ref = [torch.zeros_like(p) if p.grad is None else p.grad.clone()
+               for p in net.mask_parameters()]
+        net.zero_grad()
+        cached = net.costs([name])[name]
+        cached.backward()
+        assert float(cached) == pytest.approx(float(direct.detach()), rel=1e-6)
+        for p, g in zip(net.mask_parameters(), ref):
+            got = torch.zeros_like(p) if p.grad is None else p.grad
+            assert torch.allclose(got, g, rtol=1e-5, atol=1e-6), name

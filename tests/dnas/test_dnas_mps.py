@@ -51,7 +51,7 @@ def test_pressure_lowers_expected_bits_and_export_loads():
     task, net = _net(["int2", "int4", "int8", "fp32"])
     ps = attach(net, tau=5.0)
     before = float(ps.costs(net, ["model_bytes"])["model_bytes"])
-    config = SearchConfig(search_epochs=1, mask_lr=0.05,
+    config = SearchConfig(search_epochs=1, mask_lr=0.5,
                           loss=LossConfig("model_bytes", 0.1, 20.0, "bitops", 1.0))
     # model_bytes / bitops are the MPS costs; the loss config validates names against COSTS
     search(net, task, Recipe(epochs=1, batch_size=128, lr=3e-3), config, 0)
@@ -71,3 +71,22 @@ def test_unsupported_mps_cost_is_a_user_error():
     ps = attach(net)
     with pytest.raises(UserError, match="mixed-precision"):
         ps.costs(net, ["peak_act_bytes"])
+
+
+def test_fused_activation_mixture_matches_composed_fake_quantisation():
+    from moo_nas.dnas.mixed_precision import _MixQuant
+    from moo_nas.formats import get_format
+
+    torch.manual_seed(0)
+    y = torch.randn(4, 5, 6, requires_grad=True)
+    a = torch.randn(3, requires_grad=True)
+    g = torch.randn(4, 5, 6)
+    out = _MixQuant.apply(y, torch.softmax(a, 0), (1, 7, 127))
+    (out * g).sum().backward()
+    gy, ga = y.grad.clone(), a.grad.clone()
+    y.grad, a.grad = None, None
+    p = torch.softmax(a, 0)
+    ref = sum(p[i] * get_format(f"int{b}").quantize(y) for i, b in enumerate((2, 4, 8)))
+    (ref * g).sum().backward()
+    assert torch.allclose(out, ref, atol=1e-6)
+    assert torch.allclose(gy, y.grad, atol=1e-6) and torch.allclose(ga, a.grad, atol=1e-5)

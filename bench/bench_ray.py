@@ -1,0 +1,215 @@
+"""Ray executor: speed-up of a 2-worker local Ray run over the local executor, and overhead.
+
+Two measurements, side by side in one process, on this machine:
+
+1. **Speed-up.**  The same search (strategy, seed, budget, recipe) on the embedded digits data,
+   once with the local executor (one evaluation at a time, in this process) and once with a
+   local Ray cluster of ``--workers`` CPUs (one CPU per evaluation).  Wall time of
+   :func:`moo_nas.engine.run_search` each; the Ray cluster's start-up is timed separately and
+   not included (it is paid once per session, not per search), worker warm-up (importing torch,
+   loading the data in each worker) is reported apart: the Ray search runs twice, the first
+   time with cold workers.  Every run must propose the same genotypes and store the same values
+   (checked).  Local and warm-Ray runs alternate (``--repeats`` pairs); medians are reported.
+2. **Overhead per evaluation.**  A trivial table-like evaluator (a hash lookup, no training)
+   called directly N times vs the same N evaluations through ``RayExecutor.map_unordered``
+   (one batch of N, and N batches of 1 as a batch-1 strategy would submit them); the difference
+   per evaluation is the executor's overhead.
+
+Usage::
+
+    python bench/bench_ray.py                      # prints the table; --write updates reports/ray/README.md
+    python bench/bench_ray.py --evaluations 16 --epochs 2 --workers 2 --repeats 3 --write
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from moo_nas.engine import Budget, run_search  # noqa: E402
+from moo_nas.evaluator import Evaluation, Evaluator, EvaluatorSpec, needed_providers  # noqa: E402
+from moo_nas.executors import LocalExecutor  # noqa: E402
+from moo_nas.objectives import Value, make_objective  # noqa: E402
+from moo_nas.store import Store  # noqa: E402
+from moo_nas.training import Recipe  # noqa: E402
+from strategies.base import Problem  # noqa: E402
+
+OBJS = (make_objective("val_accuracy"), make_objective("model_bytes"))
+
+
+class LookupEvaluator:
+    """Table-like evaluator for the overhead probe: a hash of the genotype stands for a table
+    row (synthetic numbers, used only to time the executor, never reported as results)."""
+
+    def evaluate(self, genotype, seed, known=None, warm_start=None) -> Evaluation:
+        h = int(hashlib.sha1(genotype.key.encode()).hexdigest()[:8], 16)
+        src = "synthetic: hash lookup standing in for a table row (executor overhead probe)"
+        return Evaluation(genotype, "ok", {"val_accuracy": Value((h % 1000) / 1000, "measured", src),
+                                           "model_bytes": Value(float(h % 65536), "modelled", src)},
+                          device="cpu:lookup")
+
+
+class _Call:
+    def __init__(self, ev):
+        self.ev = ev
+
+    def __call__(self, item):
+        return self.ev.evaluate(item, 0)
+
+
+def _search(executor, strategy: str, options: dict, seed: int, n: int, recipe: Recipe, tmp: Path, tag: str):
+    e = Evaluator(EvaluatorSpec("digits-cnn", {}, "digits", {}, recipe, OBJS, needed_providers(OBJS, [])))
+    pb = Problem(e.space, OBJS, e.task, recipe)
+    with Store(tmp / f"{tag}.sqlite") as s:
+        t0 = time.perf_counter()
+        r = run_search(s, pb, e, strategy, options, seed, Budget(evaluations=n), executor=executor)
+        wall = time.perf_counter() - t0
+    return wall, r.evaluations
+
+
+def _overhead(ex, n: int) -> dict[str, float]:
+    import numpy as np
+
+    from moo_nas.spaces import make_space
+
+    space = make_space("digits-cnn", (1, 8, 8), 10)
+    rng = np.random.default_rng(0)
+    items = [space.sample(rng) for _ in range(n)]
+    call = _Call(LookupEvaluator())
+    list(ex.map_unordered(call, items[:4]))  # warm the workers (imports, shipped callable)
+    t0 = time.perf_counter()
+    direct = [call(g) for g in items]
+    t_direct = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    batched = dict(ex.map_unordered(call, items))
+    t_batch = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    single = [next(iter(ex.map_unordered(call, [g])))[1] for g in items]
+    t_single = time.perf_counter() - t0
+    assert [d.values for d in direct] == [batched[i].values for i in range(n)] == [s.values for s in single]
+    return {"direct": t_direct / n, "batch": t_batch / n, "single": t_single / n}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--strategy", default="random")
+    ap.add_argument("--batch", type=int, default=2, help="random: batch option; nsga2: pop_size")
+    ap.add_argument("--evaluations", type=int, default=16)
+    ap.add_argument("--epochs", type=int, default=2)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--repeats", type=int, default=3, help="interleaved local/Ray pairs")
+    ap.add_argument("--overhead-n", type=int, default=200)
+    ap.add_argument("--write", action="store_true", help="write reports/ray/README.md")
+    args = ap.parse_args(argv)
+
+    import ray
+
+    from moo_nas.ray_executor import RayExecutor
+
+    options = {"batch": args.batch} if args.strategy == "random" else {"pop_size": args.batch}
+    recipe = Recipe(epochs=args.epochs)
+    load_before = os.getloadavg()
+    tmp = Path(tempfile.mkdtemp(prefix="bench_ray_"))
+
+    t0 = time.perf_counter()
+    ex = RayExecutor(local_cpus=args.workers)
+    t_start = time.perf_counter() - t0
+    locals_, rays, tables = [], [], []
+    try:
+        t_cold, ev = _search(ex, args.strategy, options, args.seed, args.evaluations, recipe, tmp, "ray-cold")
+        tables.append(ev)
+        for r in range(args.repeats):  # interleaved pairs: both sides see the same background load
+            t, ev = _search(LocalExecutor(), args.strategy, options, args.seed, args.evaluations, recipe,
+                            tmp, f"local{r}")
+            locals_.append(t)
+            tables.append(ev)
+            t, ev = _search(ex, args.strategy, options, args.seed, args.evaluations, recipe, tmp, f"ray{r}")
+            rays.append(t)
+            tables.append(ev)
+        ov = _overhead(ex, args.overhead_n)
+    finally:
+        ex.close()
+    assert not ray.is_initialized()
+    rows = [[(x.genotype_key, x.values) for x in t] for t in tables]
+    same = all(r == rows[0] for r in rows)
+    ev_local = tables[1]
+    t_local, t_ray = statistics.median(locals_), statistics.median(rays)
+    ratios = [a / b for a, b in zip(locals_, rays)]
+    load_after = os.getloadavg()
+    train_local = sum(e.train_s for e in ev_local)
+
+    cmd = "python bench/bench_ray.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    lines = [
+        "# Ray executor: speed-up and overhead",
+        "",
+        f"Command: `{cmd.strip()}` (run from the repository root).",
+        "",
+        f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores, Python {platform.python_version()}, "
+        f"Ray {ray.__version__}.  **The machine was shared with other developers' jobs during this run** "
+        f"(load average {load_before[0]:.1f} before, {load_after[0]:.1f} after, on {os.cpu_count()} cores), so "
+        "absolute times are inflated and vary with the other jobs; local and Ray runs alternate in one "
+        "process so both sides see the same background, and the ratios are the numbers to read.",
+        "",
+        "## Speed-up of a 2-worker local Ray run (measured: wall time of run_search)",
+        "",
+        f"Search: strategy `{args.strategy}` {options}, seed {args.seed}, {args.evaluations} evaluations, "
+        f"space digits-cnn, task digits (embedded), recipe {args.epochs} epochs (batch 32, 1 thread).",
+        "",
+        "| executor | wall s | s / evaluation |",
+        "|---|---:|---:|",
+        f"| local (in-process, sequential), median of {args.repeats} | {t_local:.1f} | "
+        f"{t_local / args.evaluations:.2f} |",
+        f"| ray, local cluster, {args.workers} CPUs, 1 CPU/evaluation, cold workers | {t_cold:.1f} | "
+        f"{t_cold / args.evaluations:.2f} |",
+        f"| ray, same cluster, warm workers, median of {args.repeats} | {t_ray:.1f} | "
+        f"{t_ray / args.evaluations:.2f} |",
+        "",
+        f"**Speed-up: {statistics.median(ratios):.2f}x with warm workers** (median of the {args.repeats} "
+        f"interleaved local/Ray pairs; per pair: {', '.join(f'{x:.2f}' for x in ratios)}); "
+        f"**{t_local / t_cold:.2f}x for the first Ray run, including worker start-up** (local wall / "
+        f"Ray wall; cold workers import torch and load the data first, the local run does so in a "
+        f"process that already has them).  Ray cluster start-up "
+        f"{t_start:.1f} s, not included.  Local runs (s): {', '.join(f'{x:.1f}' for x in locals_)}; "
+        f"warm Ray runs (s): {', '.join(f'{x:.1f}' for x in rays)}.  Training time summed over one "
+        f"local run: {train_local:.1f} s.  "
+        f"Same genotypes and stored values in every run, local and Ray: {same}.",
+        "",
+        "## Executor overhead per evaluation (measured: trivial lookup evaluator)",
+        "",
+        f"{args.overhead_n} evaluations of a hash-lookup evaluator (no training), workers warm.",
+        "",
+        "| how | ms / evaluation |",
+        "|---|---:|",
+        f"| direct call in the driver | {ov['direct'] * 1e3:.3f} |",
+        f"| RayExecutor, one batch of {args.overhead_n} | {ov['batch'] * 1e3:.2f} |",
+        f"| RayExecutor, batches of 1 | {ov['single'] * 1e3:.2f} |",
+        "",
+        f"Overhead: {(ov['batch'] - ov['direct']) * 1e3:.2f} ms per evaluation in a batch, "
+        f"{(ov['single'] - ov['direct']) * 1e3:.2f} ms for a lone one (ratio to the direct call: "
+        f"{ov['batch'] / ov['direct']:.0f}x and {ov['single'] / ov['direct']:.0f}x).  "
+        f"Against a training evaluation here ({t_local / args.evaluations:.2f} s each) that is "
+        f"{100 * (ov['single'] - ov['direct']) / (t_local / args.evaluations):.2f} %.",
+    ]
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if args.write:
+        out = ROOT / "reports" / "ray" / "README.md"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text)
+        print(f"wrote {out}")
+    return 0 if same else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,141 @@
+"""Every search strategy on digits at equal budget: hypervolume vs search cost, and overhead.
+
+Each strategy runs ``--evaluations`` evaluations for each of ``--seeds`` seeds on the
+digits-cnn space with real training (``--epochs`` epochs, one thread), objectives
+``val_accuracy``, ``model_bytes <= 64 KiB`` and ``macs``, through the engine
+(:func:`moo_nas.engine.run_search`) into one store (re-running the command resumes and
+reuses it).  The comparator normalises all runs together; this script adds two tables to the
+standard report:
+
+* hypervolume at equal search cost: each run's HV-vs-cost curve read at 25 / 50 / 100 % of
+  ``C``, the smallest median total cost of any strategy (so every strategy is judged on the
+  same spend), mean ± std over seeds;
+* strategy overhead: seconds inside ``ask``/``tell`` per proposal (the engine's ``strategy_s``)
+  and their sum as a fraction of the evaluation time (training + measurement) of the same runs.
+
+    python bench/bench_strategies.py --evaluations 30 --seeds 5 --epochs 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from moo_nas.comparator import compare
+from moo_nas.engine import Budget, run_search
+from moo_nas.evaluator import Evaluator, EvaluatorSpec, needed_providers
+from moo_nas.objectives import make_objective
+from moo_nas.report import strategy_curves, write_report
+from moo_nas.store import Store
+from moo_nas.training import Recipe
+from strategies.base import Problem
+
+#: settings sized for a budget of a few dozen evaluations (populations of 10)
+STRATEGIES = {
+    "random": {},
+    "nsga2": {"pop_size": 10},
+    "spea2": {"population": 10},
+    "nsga3": {"population": 10},
+    "aging-evolution": {"population": 10, "sample": 3},
+    "rl": {"batch": 5},
+    "mobo": {"initial": 10},
+    "optuna": {"sampler": "tpe", "startup": 10},  # optional: only when Optuna is installed
+}
+DEFAULT = [n for n in STRATEGIES if n != "optuna" or importlib.util.find_spec("optuna")]
+EXPERIMENT = "bench-strategies"
+
+
+def mean_std(xs) -> str:
+    xs = np.asarray(xs, dtype=float)
+    sd = xs.std(ddof=1) if len(xs) > 1 else 0.0
+    return f"{xs.mean():.4f} ± {sd:.4f}"
+
+
+def equal_cost_table(cmp, names: list[str]) -> tuple[list[str], float]:
+    ends = {n: float(np.median([r.curve_cost_hours[-1] for r in cmp.by_strategy(n)])) for n in names}
+    c = min(ends.values())
+    grid = np.array([0.25, 0.5, 1.0]) * c
+    lines = ["| strategy | HV @ 0.25 C | HV @ 0.5 C | HV @ C | median total cost [s] |",
+             "|---|---|---|---|---|"]
+    for n in names:
+        curves = strategy_curves(cmp.by_strategy(n), grid)
+        cells = " | ".join(mean_std(curves[:, j]) for j in range(len(grid)))
+        lines.append(f"| {n} | {cells} | {ends[n] * 3600:.1f} |")
+    return lines, c
+
+
+def overhead_table(cmp, names: list[str]) -> list[str]:
+    lines = ["| strategy | ask+tell per proposal [ms] (mean) | max [ms] | evaluation time per proposal [s] | overhead / evaluation time |",
+             "|---|---|---|---|---|"]
+    for n in names:
+        evs = [e for r in cmp.by_strategy(n) for e in r.evaluations]
+        s = np.array([e.strategy_s for e in evs])
+        work = np.array([e.train_s + e.measure_s for e in evs])
+        lines.append(f"| {n} | {1e3 * s.mean():.2f} | {1e3 * s.max():.1f} | {work.mean():.3f} | "
+                     f"{100 * s.sum() / max(work.sum(), 1e-12):.3f} % |")
+    return lines
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--evaluations", type=int, default=30)
+    ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--store", default="runs/bench_strategies.sqlite")
+    ap.add_argument("--report", default="reports/strategies")
+    ap.add_argument("--strategies", nargs="*", default=DEFAULT, choices=list(STRATEGIES))
+    args = ap.parse_args()
+    objs = (make_objective("val_accuracy"), make_objective("model_bytes", "64KiB"),
+            make_objective("macs"))
+    recipe = Recipe(epochs=args.epochs, threads=1)
+    spec = EvaluatorSpec("digits-cnn", {}, "digits", {}, recipe, objs, needed_providers(objs, []))
+    evaluator = Evaluator(spec)
+    problem = Problem(evaluator.space, objs, evaluator.task, recipe)
+    budget = Budget(evaluations=args.evaluations)
+    t0 = time.perf_counter()
+    with Store(args.store) as store:
+        run_ids = []
+        for name in args.strategies:
+            for seed in range(args.seeds):
+                t = time.perf_counter()
+                r = run_search(store, problem, evaluator, name, STRATEGIES[name], seed, budget,
+                               experiment=EXPERIMENT)
+                run_ids.append(r.run_id)
+                fresh = sum(not e.cached for e in r.evaluations[r.replayed:])
+                print(f"{name:16s} seed {seed}: {len(r.evaluations)} evaluations "
+                      f"({fresh} trained now), {time.perf_counter() - t:.1f} s", file=sys.stderr)
+        wall = time.perf_counter() - t0
+        runs = [r for r in store.runs(EXPERIMENT) if r.id in run_ids]
+        cmp = compare(store, runs)
+    fresh_s = sum(e.train_s + e.measure_s for r in cmp.runs for e in r.evaluations if not e.cached)
+    names = list(args.strategies)
+    hv_lines, c = equal_cost_table(cmp, names)
+    command = (f"python bench/bench_strategies.py --evaluations {args.evaluations} "
+               f"--seeds {args.seeds} --epochs {args.epochs}")
+    extra = ["", "## Hypervolume at equal search cost", "",
+             f"C = {c * 3600:.1f} s of {cmp.cost_label} (smallest median total cost of any "
+             "strategy); each run's HV-vs-cost curve read at the given cost, mean ± std over "
+             f"{args.seeds} seeds.", "", *hv_lines,
+             "", "## Strategy overhead", "",
+             "Time inside ask/tell per proposal (engine-measured `strategy_s`, this machine's CPU), "
+             "and its sum over the runs as a fraction of their evaluation time (training + "
+             "measurement; results reused from another run are charged their original time).", "",
+             *overhead_table(cmp, names),
+             "", "## Command", "", "```", command, "```", "",
+             f"Budget: {args.evaluations} evaluations x {args.seeds} seeds per strategy, recipe "
+             f"{recipe.to_json()}; strategy options: "
+             + "; ".join(f"{n} {STRATEGIES[n] or '{}'}" for n in names)
+             + f". Compute actually spent on evaluations (not reused from another run): "
+             f"{fresh_s / 60:.1f} min; wall time of the last invocation {wall:.0f} s (runs "
+             "resumed from the store are not re-trained)."]
+    folder = write_report(cmp, args.report, "Search strategies on digits at equal budget", extra)
+    print((folder / "README.md").read_text())
+
+
+if __name__ == "__main__":
+    main()

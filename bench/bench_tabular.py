@@ -1,0 +1,84 @@
+"""Table-backed search speed: evaluations per second through the engine (store writes included),
+next to the bare table lookup, and the wall time of the NB201 experiment.
+
+    python bench/bench_tabular.py                 # throughput (target >= 5,000 evaluations/s)
+    python bench/bench_tabular.py --experiment    # + wall time of experiments/nb201.toml
+                                                  #   (fresh temporary store and report)
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+
+from moo_nas.engine import Budget, run_search  # noqa: E402
+from moo_nas.objectives import make_objective  # noqa: E402
+from moo_nas.store import Store  # noqa: E402
+from moo_nas.tabular import make_table_evaluator  # noqa: E402
+from strategies.base import Problem  # noqa: E402
+
+TARGET = 5000.0
+
+
+def throughput(n: int, strategy: str) -> None:
+    objs = (make_objective("val_error"), make_objective("latency_ms"), make_objective("params"))
+    t0 = time.perf_counter()
+    space, ev = make_table_evaluator("nb201", {}, objs)
+    print(f"NB201 CIFAR-10 table load: {time.perf_counter() - t0:.2f} s "
+          f"({len(ev.table)} architectures, {ev.table.n_rows()} rows)")
+    rng = np.random.default_rng(0)
+    gs = [space.sample(rng) for _ in range(n)]
+    t0 = time.perf_counter()
+    for i, g in enumerate(gs):
+        ev.evaluate(g, 0)
+    lookup = n / (time.perf_counter() - t0)
+    with tempfile.TemporaryDirectory() as d:
+        store = Store(Path(d) / "bench.sqlite")
+        t0 = time.perf_counter()
+        r = run_search(store, Problem(space, objs), ev, strategy, {}, 0, Budget(evaluations=n))
+        wall = time.perf_counter() - t0
+        stored = len(store.evaluations(r.run_id))
+        store.close()
+    rate = stored / wall
+    print(f"bare TableEvaluator.evaluate: {lookup:,.0f} lookups/s")
+    print(f"engine '{strategy}' + SQLite store: {stored} evaluations in {wall:.2f} s = "
+          f"{rate:,.0f} evaluations/s (target {TARGET:,.0f}/s, ratio {rate / TARGET:.2f}); "
+          f"engine+store / bare lookup = {rate / lookup:.3f}")
+
+
+def experiment_wall(path: Path) -> None:
+    from moo_nas.experiment import load_experiment, run_experiment
+
+    exp = load_experiment(path)
+    with tempfile.TemporaryDirectory() as d:
+        exp.store = Path(d) / "nb201.sqlite"
+        exp.report = Path(d) / "report"
+        t0 = time.perf_counter()
+        run_experiment(exp, progress=False)
+        wall = time.perf_counter() - t0
+    runs = len(exp.strategies) * len(exp.seeds)
+    print(f"{path.name}: {runs} runs x {exp.budget.evaluations} evaluations, jobs {exp.jobs}: "
+          f"{wall:.1f} s wall (search + report)")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--evaluations", type=int, default=20000)
+    p.add_argument("--strategy", default="random")
+    p.add_argument("--experiment", action="store_true", help="also time experiments/nb201.toml")
+    args = p.parse_args()
+    throughput(args.evaluations, args.strategy)
+    if args.experiment:
+        experiment_wall(ROOT / "experiments" / "nb201.toml")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,90 @@
+"""``moo-nas surrogates evaluate``: rank correlation of predictors vs training-set size.
+
+Data: a tabular benchmark (``--table nb201`` or a table file from ``moo-nas tabulate``) or the
+runs of a results store (``--store``, optionally ``--run`` / ``--experiment``).  Writes
+``results.md`` (table), ``results.png`` (plot) and ``scores.json`` (every repeat) to ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def _ints(text: str) -> list[int]:
+    try:
+        out = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        out = []
+    if not out:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of integers; "
+                                         "write e.g. 5,8,14,24")
+    return out
+
+
+def _names(text: str) -> list[str]:
+    out = [s.strip() for s in text.split(",") if s.strip()]
+    if not out:
+        raise argparse.ArgumentTypeError("give at least one predictor name, e.g. gbdt,rf")
+    return out
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from surrogates import evaluation as E
+
+    from ..errors import UserError
+
+    if (args.table is None) == (args.store is None):
+        raise UserError("give exactly one data source: --table nb201 (or a table file) or --store FILE.")
+    if args.table is not None:
+        from ..tabular import load
+
+        space, table = load(args.table, args.dataset if args.table == "nb201" else None)
+        data = E.from_table(space, table, args.metric)
+    else:
+        data = E.from_store(args.store, args.metric, args.run, args.experiment)
+    print(f"{data.name}: {len(data)} architectures with {args.metric}", file=sys.stderr)
+    scores = E.evaluate(data, args.predictors, args.sizes, args.repeats, args.test, args.seed)
+    summary = E.summarise(scores)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    text = E.markdown(summary, data)
+    b = E.best(summary, args.max_train)
+    text += (f"\nBest with <= {args.max_train} training architectures: **{b.predictor}** at "
+             f"n = {b.n_train}: Spearman {b.spearman:.3f} +- {b.spearman_sd:.3f}, "
+             f"Kendall {b.kendall:.3f}.\n")
+    (out / "results.md").write_text(text)
+    E.plot(summary, out / "results.png", f"{data.name}: {args.metric}")
+    E.write_json(scores, out / "scores.json")
+    print(text)
+    print(f"written {out}/results.md, results.png, scores.json", file=sys.stderr)
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("surrogates", help="surrogate predictors: evaluate ranking quality",
+                       description="Tools for the surrogate predictors of the surrogates package.")
+    ssub = p.add_subparsers(dest="surrogates_command", metavar="SUBCOMMAND")
+    e = ssub.add_parser("evaluate", help="Kendall tau / Spearman / MAE vs training-set size",
+                        description="Fit each predictor on nested random training sets of the "
+                                    "given sizes and score it on held-out architectures "
+                                    "(NASLib protocol).")
+    e.add_argument("--table", help="'nb201' or a table file written by moo-nas tabulate")
+    e.add_argument("--dataset", default="cifar10", help="nb201 dataset: cifar10, cifar100, imagenet")
+    e.add_argument("--store", help="results store whose runs provide the data")
+    e.add_argument("--run", type=int, help="one run of --store (default: all runs)")
+    e.add_argument("--experiment", help="runs of this experiment of --store")
+    e.add_argument("--metric", default="val_accuracy", help="metric to predict")
+    e.add_argument("--predictors", type=_names, default=["gp", "rf", "et", "gbdt", "mlp", "knn"],
+                   help="comma-separated predictor names (default gp,rf,et,gbdt,mlp,knn)")
+    e.add_argument("--sizes", type=_ints, default=[5, 8, 14, 24, 42, 71, 121, 205],
+                   help="training-set sizes (default NASLib's 5,8,14,24,42,71,121,205)")
+    e.add_argument("--repeats", type=int, default=3, help="random splits per size")
+    e.add_argument("--test", type=int, default=1000, help="held-out architectures per repeat (cap)")
+    e.add_argument("--max-train", type=int, default=100,
+                   help="report the best predictor using at most this many training architectures")
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--out", default="reports/surrogates/evaluate", help="output folder")
+    e.set_defaults(func=cmd_evaluate)
+    p.set_defaults(func=lambda a: (p.print_help(), 2)[1])
