@@ -10,8 +10,10 @@ validation-accuracy drop.
 
 Example (what reports/dnas/README.md was made with)::
 
-    python bench/dnas_sweep.py --task digits --out reports/dnas/digits-resnet8.md
-    python bench/dnas_sweep.py --task fashion-mnist --train-size 6000 --val-size 2000 \
+    python bench/dnas_sweep.py --task digits --threads 1 --out reports/dnas/digits-resnet8.md
+    python bench/dnas_sweep.py --task fashion-mnist --train-size 2500 --val-size 1000 \
+        --test-size 1000 --targets 0.5 0.25 --strengths 0 0.5 --warmup-epochs 4 \
+        --search-epochs 3 --finetune-epochs 3 --threads 1 \
         --out reports/dnas/fashion-mnist-resnet8.md
 """
 
@@ -43,6 +45,7 @@ def main() -> None:
     ap.add_argument("--task", default="digits")
     ap.add_argument("--train-size", type=int)
     ap.add_argument("--val-size", type=int)
+    ap.add_argument("--test-size", type=int)
     ap.add_argument("--space", default="resnet8")
     ap.add_argument("--targets", type=float, nargs="+", default=[0.75, 0.5, 0.25, 0.125, 0.0625])
     ap.add_argument("--strengths", type=float, nargs="+", default=[0.0, 0.5, 2.0])
@@ -59,7 +62,8 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
-    task_options = {k: v for k, v in (("train_size", args.train_size), ("val_size", args.val_size))
+    task_options = {k: v for k, v in (("train_size", args.train_size), ("val_size", args.val_size),
+                                                    ("test_size", args.test_size))
                     if v is not None}
     objectives = tuple(make_objective(m) for m in ("val_accuracy", "model_bytes", "mcu_energy_mj"))
     extra = ("test_accuracy", "macs", "mcu_latency_ms")

@@ -39,11 +39,15 @@ from moo_nas.training import Recipe  # noqa: E402
 from strategies import get_strategy  # noqa: E402
 from strategies.base import Problem  # noqa: E402
 
+LAWS = {"plain": {}, "memory-scaled": {"memory_scaling": True}}
 CONFIGS = {
     "(a) fp32 only": ["fp32"],
     "(b) fp32 + fp16": ["fp32", "fp16"],
     "(c) fp32 + fp16 + e5m6 + e4m3": ["fp32", "fp16", "e5m6", "e4m3"],
 }
+# fp32-only candidates are the same under both laws (the scaling is 1), so (a) runs once
+RUNS = [("plain", label, f) for label, f in CONFIGS.items()] + [
+    ("memory-scaled", label, f) for label, f in CONFIGS.items() if len(f) > 1]
 REFERENCE = {"stacks": 3, "c1": 8, "m1": 8, "c2": 16, "m2": 16, "c3": 32, "m3": 32,
              "k_stem": 3, "k1a": 3, "k1b": 3, "k2a": 3, "k2b": 3, "k3a": 3, "k3b": 3}
 
@@ -70,13 +74,13 @@ def main() -> None:
     recipe = Recipe(epochs=args.epochs)
     objs = (make_objective("val_accuracy"), make_objective("model_bytes", flash),
             make_objective("peak_act_bytes", ram), make_objective("mcu_latency_ms", args.latency_ms))
-    options = {"reference": REFERENCE}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     t_all = time.perf_counter()
     rows, csv_rows, strategies = [], [], {}
     with Store(args.store) as store:
-        for label, formats in CONFIGS.items():
+        for law, label, formats in RUNS:
+            options = dict(LAWS[law], reference=REFERENCE)
             spec = EvaluatorSpec("resnet8", {"formats": formats}, "fashion-mnist", task_opts,
                                  recipe, objs, needed_providers(objs, ["test_accuracy"]))
             ev = Evaluator(spec)
@@ -90,7 +94,7 @@ def main() -> None:
             fmts = sorted({v for k, v in g.items() if k.startswith("fmt_")}) or ["fp32"]
             st = res.stats
             rows.append({
-                "config": label, "best_val": best.value("val_accuracy"),
+                "law": law, "config": label, "best_val": best.value("val_accuracy"),
                 "best_test": best.value("test_accuracy"),
                 "bytes": best.value("model_bytes"), "ram": best.value("peak_act_bytes"),
                 "lat": best.value("mcu_latency_ms"), "macs": best.value("macs"),
@@ -98,31 +102,32 @@ def main() -> None:
                 "formats": ",".join(fmts), "trained": st["trained"], "sampled": st["sampled"],
                 "rejected": st["rejected"], "rej_flash": st["rejected_flash"],
                 "rej_ram": st["rejected_ram"], "rej_lat": st["rejected_latency"],
+                "reused": sum(bool(e.cached) for e in res.evaluations),
                 "frac": st["rejected_fraction"], "train_s": st["train_seconds"],
                 "saved_s": st.get("est_train_seconds_saved", float("nan")),
                 "wall": time.perf_counter() - t0, "mean_val": np.mean([e.value("val_accuracy") for e in ok]),
             })
             for e in res.evaluations:
-                csv_rows.append({"config": label, "seq": e.seq, "status": e.status,
+                csv_rows.append({"law": law, "config": label, "seq": e.seq, "status": e.status,
                                  "val_accuracy": e.value("val_accuracy"),
                                  "test_accuracy": e.value("test_accuracy"),
                                  "model_bytes": e.value("model_bytes"),
                                  "peak_act_bytes": e.value("peak_act_bytes"),
                                  "mcu_latency_ms": e.value("mcu_latency_ms"), "macs": e.value("macs"),
-                                 "train_s": e.train_s, "device": e.device,
+                                 "train_s": e.train_s, "reused": bool(e.cached), "device": e.device,
                                  "genotype": " ".join(f"{k}={v}" for k, v in e.genotype.items())})
             # the same strategy, replayed (deterministic), to list what it rejected
             strat = get_strategy("narrow").create(pb, args.seed, options)
             strat.ask(args.models)
             strat.tell([_obs(pb, e) for e in res.evaluations])
-            strategies[label] = (strat, ev)
-            print(f"{label}: best val {best.value('val_accuracy'):.4f} "
+            strategies[(law, label)] = (strat, ev)
+            print(f"{law} {label}: best val {best.value('val_accuracy'):.4f} "
                   f"({time.perf_counter() - t0:.0f} s)", flush=True)
 
         # reference model and timed rejected candidates: trained without bounds
         free = (make_objective("val_accuracy"),)
         last_label = list(CONFIGS)[-1]
-        strat, ev_c = strategies[last_label]
+        strat, ev_c = strategies[("plain", last_label)]
         spec_free = EvaluatorSpec("resnet8", {"formats": CONFIGS[last_label]}, "fashion-mnist",
                                   task_opts, recipe, free, needed_providers(free, ["test_accuracy"]))
         ev_free = Evaluator(spec_free)
@@ -165,48 +170,79 @@ def write_report(path, args, rows, reference, timed, strategies, total, csv_rows
     cmd = " ".join(["python bench/narrow_precision.py"] + sys.argv[1:])
     device = csv_rows[0]["device"] if csv_rows else "?"
     lat_src = next(iter(strategies.values()))[0].latency_source
+    compute = (sum(c["train_s"] for c in csv_rows if not c["reused"]) + reference["train_s"]
+               + sum(t[2] for t in timed))
     L = ["# Narrow-space search with reduced-precision formats (Fashion-MNIST, resnet8)", "",
-         f"Command: `{cmd}` (total {total / 60:.1f} min wall on this machine: 2 CPU cores shared "
-         "with other jobs).", "",
+         f"Command: `{cmd}` (this invocation: {total / 60:.1f} min wall; evaluations already in "
+         "the store are replayed, not retrained. Training time of all the networks in the tables, "
+         f"each counted once, on 2 CPU cores shared with other jobs: {compute / 60:.1f} min).", "",
          f"Setup: task fashion-mnist, train/val/test = {args.train_size}/{args.val_size}/"
          f"{args.test_size} images (28x28), recipe {args.epochs} epochs, batch 32, Adam 3e-3, "
          f"cosine, 1 thread; {args.models} models trained per configuration; seed {args.seed}. "
          f"Bounds (checked by the strategy before training): flash = model_bytes <= {args.flash}, "
          f"RAM = peak_act_bytes <= {args.ram}, latency <= {args.latency_ms:g} ms "
          f"({lat_src}). Sampling laws centred on the reference ResNet-8 at half width "
-         "(8/8-16/16-32/32 channels, 3x3 kernels, fp32), default narrow options.", "",
+         "(8/8-16/16-32/32 channels, 3x3 kernels, fp32), default narrow options; the "
+         "'memory-scaled' law adds `memory_scaling = true` (width targets times "
+         "sqrt(reference bits / candidate bits)), which leaves fp32-only candidates unchanged, so "
+         "(a) is run once. 'Models trained' includes networks the engine reused from an identical "
+         "network trained in another configuration's run (same architecture, task, recipe, seed; "
+         "column 'reused').", "",
          "Accuracy is measured (trained on " + device + ", emulated formats on weights and "
          "activations, validation split for selection, test split reported); bytes, RAM and "
          "MACs are modelled (analytic cost formulas), latency modelled (MCU model).", "",
          "## Best accuracy at the same memory bound", "",
-         "| configuration | models trained | best val acc | its test acc | mean val acc | "
+         "| sampling law | configuration | models trained | reused | best val acc | its test acc | mean val acc | "
          "model bytes | peak act bytes | MCU ms | MACs | widths c/m per kept stack | formats |",
-         "|---|---|---|---|---|---|---|---|---|---|---|",
-         f"| reference (fp32, breaks the flash bound) | 1 | {reference['val']:.4f} | "
+         "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+         f"| - | reference (fp32, breaks the flash bound) | 1 | 0 | {reference['val']:.4f} | "
          f"{reference['test']:.4f} | - | {reference['bytes']:.0f} | {reference['ram']:.0f} | - | - | "
          "8/8-16/16-32/32 | fp32 |"]
     for r in rows:
-        L.append(f"| {r['config']} | {r['trained']:.0f} | {r['best_val']:.4f} | {r['best_test']:.4f} | "
+        L.append(f"| {r['law']} | {r['config']} | {r['trained']:.0f} | {r['reused']} | {r['best_val']:.4f} | {r['best_test']:.4f} | "
                  f"{r['mean_val']:.4f} | {r['bytes']:.0f} | {r['ram']:.0f} | {r['lat']:.1f} | "
                  f"{r['macs'] / 1e6:.2f} M | {r['widths']} | {r['formats']} |")
     L += ["", "## Rejection before training", "",
-          "| configuration | sampled | rejected (flash / RAM / latency) | fraction rejected | "
+          "| sampling law | configuration | sampled | rejected (flash / RAM / latency) | fraction rejected | "
           "trained | training s (measured) | training s saved (modelled) |",
-          "|---|---|---|---|---|---|---|"]
+          "|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        L.append(f"| {r['config']} | {r['sampled']:.0f} | {r['rejected']:.0f} ({r['rej_flash']:.0f} / "
+        L.append(f"| {r['law']} | {r['config']} | {r['sampled']:.0f} | {r['rejected']:.0f} ({r['rej_flash']:.0f} / "
                  f"{r['rej_ram']:.0f} / {r['rej_lat']:.0f}) | {r['frac']:.3f} | {r['trained']:.0f} | "
                  f"{r['train_s']:.0f} | {r['saved_s']:.0f} |")
     L += ["", "\"Sampled\" counts distinct architectures drawn; every rejected one failed a bound "
           "and was never built or trained. The saving is *modelled*: a least-squares line of "
           "measured training seconds against MACs over the trained candidates of the same run, "
           "summed over the rejected candidates' MACs (it would have cost that much to train them "
-          "all instead). Check of that model: candidates rejected in configuration (c), trained "
-          "anyway and timed:", "",
+          "all instead). Check of that model: candidates rejected in configuration (c) "
+          "(plain law), trained anyway and timed:", "",
           "| rejected by | MACs | measured training s | modelled s |", "|---|---|---|---|"]
     for reason, macs, secs, est in timed:
         L.append(f"| {reason.replace('rejected_', '')} | {macs / 1e6:.2f} M | {secs:.1f} | "
                  f"{est:.1f} |")
+    if timed:
+        ratio = np.mean([secs / est for _, _, secs, est in timed])
+        L += ["", f"Measured / modelled training time of these: {ratio:.2f} on average (the line "
+              "is fitted on times measured earlier, under different load from other jobs, and "
+              "extrapolates beyond the MACs of the feasible candidates; read the modelled "
+              "saving as an estimate within that factor)."]
+    L += ["", "## Reading", ""]
+    for law in dict.fromkeys(r["law"] for r in rows):
+        best = {r["config"][:3]: r for r in rows if r["law"] == law or r["config"].startswith("(a)")}
+        parts = ", ".join(f"{k} {v['best_val']:.4f} (test {v['best_test']:.4f})"
+                          for k, v in sorted(best.items()))
+        L.append(f"- {law} law: best validation accuracy {parts}.")
+    tot_s = sum(r["sampled"] for r in rows)
+    tot_r = sum(r["rejected"] for r in rows)
+    flash, ram = parse_quantity(args.flash), parse_quantity(args.ram)
+    broke = sum(1 for c in csv_rows if c["model_bytes"] > flash or c["peak_act_bytes"] > ram
+                or c["mcu_latency_ms"] > args.latency_ms)
+    L += [f"- Over all runs {tot_r:.0f} of {tot_s:.0f} sampled candidates ({tot_r / tot_s:.0%}) "
+          f"were rejected before training; {broke} of the {len(csv_rows)} trained candidates "
+          "broke a bound.",
+          "- One seed and 8 models per configuration: differences of about 1 % are within the "
+          "spread between seeds one would expect at this budget; the table shows the direction "
+          "of the effect, not its size with a confidence interval."]
     L += ["", "Per-evaluation data: `evaluations.csv`. Training times were measured on a shared "
           "machine (other jobs running), so they carry contention noise.", ""]
     Path(path).write_text("\n".join(L))

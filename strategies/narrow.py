@@ -18,6 +18,11 @@ the ``reference`` option where it names variables):
   the option index per candidate, ``P(s) ~ exp(-|s| / format_decay)`` (over the shifts that
   move some layer within its options), applied to every layer's reference format; then each
   layer moves one more step up or down with probability ``format_jitter``;
+* with ``memory_scaling``, every width target is further multiplied by
+  ``sqrt(bits_ref / bits_candidate)`` (mean weight bits, weighted by the reference's layer
+  weights): weights grow about quadratically with width, so a lower-precision candidate is
+  centred on the reference's *memory* instead of its widths (the "narrower number format buys
+  a wider network" trade the source paper exploits); it changes no other draw;
 * **other** ordered choices (kernel sizes): the reference value, or with probability
   ``other_rate`` a neighbouring option.
 
@@ -94,7 +99,7 @@ class NarrowSearch(Strategy):
                  max_latency_ms: float | None = None, latency_model: str = "auto",
                  mcu_target: str = "stm32h743", calibration: str | None = None,
                  provider_options: dict[str, dict[str, Any]] | None = None,
-                 max_draws: int = 20000, batch: int = 1):
+                 memory_scaling: bool = False, max_draws: int = 20000, batch: int = 1):
         super().__init__(problem, seed)
         for key, v in (("width_median", width_median), ("width_sigma", width_sigma),
                        ("layer_sigma", layer_sigma), ("depth_sigma", depth_sigma),
@@ -121,6 +126,11 @@ class NarrowSearch(Strategy):
         fmt_vars = [v for v in self.space.variables if self.roles[v.name] == "format"]
         self._fmt_ref = [v.index(self.reference[v.name]) for v in fmt_vars]
         self._fmt_k = len(fmt_vars[0]) if fmt_vars else 1
+        self.memory_scaling = bool(memory_scaling)
+        ref_arch = self.space.arch(self.reference)
+        op_weights = {op.name: float(costs.op_weights(op)) for op in ref_arch.ops}
+        # weight of each format variable: the reference's weights of the layer it formats
+        self._fmt_weights = {v.name: op_weights.get(v.name[4:], 0.0) or 1.0 for v in fmt_vars}
         self.latency_source = ""
         self.checks = self._make_checks(max_model_bytes, max_ram_bytes, max_latency_ms,
                                         latency_model, mcu_target, calibration,
@@ -222,12 +232,14 @@ class NarrowSearch(Strategy):
         log_w = math.log(self.width_median) + self.width_sigma * rng.standard_normal()
         fmt_shift: int | None = None
         values: dict[str, Any] = {}
+        widths: dict[str, float] = {}  # target widths, snapped once the formats are known
         for v in self.space.variables:
             role, r = self.roles[v.name], v.index(ref[v.name])
             k = len(v)
             if role == "width":
                 jitter = self.layer_sigma * rng.standard_normal()
-                i = self._nearest(v, float(ref[v.name]) * math.exp(log_w + jitter))
+                widths[v.name] = float(ref[v.name]) * math.exp(log_w + jitter)
+                continue
             elif role == "depth":
                 i = r + int(round(self.depth_sigma * rng.standard_normal()))
             elif role == "format":
@@ -247,7 +259,18 @@ class NarrowSearch(Strategy):
                 if k > 1 and rng.random() < self.other_rate:
                     i = (r + 1 + int(rng.integers(k - 1))) % k
             values[v.name] = v.options[min(max(i, 0), k - 1)]
+        scale = 1.0
+        if self.memory_scaling and self._fmt_weights:
+            scale = math.sqrt(self._weight_bits(ref) / self._weight_bits(values))
+        for name, target in widths.items():
+            v = self.space.variable(name)
+            values[name] = v.options[self._nearest(v, target * scale)]
         return self.space.make(values)
+
+    def _weight_bits(self, values: Any) -> float:
+        """Mean weight bits of an assignment, weighted by the reference's layer weights."""
+        total = sum(self._fmt_weights.values())
+        return sum(w * get_format(str(values[n])).bits for n, w in self._fmt_weights.items()) / total
 
     def _format_shift(self) -> int:
         """One shift of every layer's format index per candidate, ``P(s) ~ exp(-|s| / decay)``

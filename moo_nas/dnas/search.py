@@ -57,60 +57,72 @@ class PointResult:
     pruned_by_projection: int = 0
 
 
+class SearchTrainer:
+    """One optimisation step at a time: weights with the recipe's optimiser and schedule over
+    ``total_steps``, and, with ``train_masks``, the search parameters (Adam without momentum,
+    so the push stops as soon as a constraint is met; ``mask_lr``; clipped to [0, 1])."""
+
+    def __init__(self, net: MaskedNet, recipe: Recipe, total_steps: int, train_masks: bool,
+                 aux_weight: float = 1.0, closs: ComplexityLoss | None = None,
+                 mask_lr: float = 0.02):
+        self.net, self.recipe, self.aux_weight, self.closs = net, recipe, aux_weight, closs
+        self.train_masks = train_masks
+        net.set_masks_trainable(train_masks)
+        self.opt = _optimizer(recipe, [p for p in net.weight_parameters() if p.requires_grad])
+        masks = [p for p in net.mask_parameters() if p.requires_grad] if train_masks else []
+        self.mopt = torch.optim.Adam(masks, lr=mask_lr, betas=(0.0, 0.999)) if masks else None
+        self.sched = (torch.optim.lr_scheduler.CosineAnnealingLR(self.opt, max(1, total_steps))
+                      if recipe.schedule == "cosine" else None)
+        self.names = closs.names if closs is not None else ()
+        self.steps = 0
+
+    def step(self, x: torch.Tensor, y: torch.Tensor) -> float:
+        """Forward, loss (task + auxiliary exit heads + complexity), backward, update."""
+        net = self.net
+        net.train()
+        loss = F.cross_entropy(net(x), y, label_smoothing=self.recipe.label_smoothing)
+        for aux in net.aux_logits:
+            loss = loss + self.aux_weight * F.cross_entropy(aux, y)
+        net.aux_logits = []
+        if self.closs is not None and self.train_masks:
+            c = net.costs(self.names)
+            loss = self.closs(loss, c[self.names[0]], c[self.names[1]], self.steps)
+        if not torch.isfinite(loss):
+            raise TrainingDiverged(f"loss became {float(loss)} at step {self.steps}")
+        self.opt.zero_grad(set_to_none=True)
+        if self.mopt is not None:
+            self.mopt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        if self.mopt is not None:
+            self.mopt.step()
+            clamp_(net)
+        if self.sched is not None:
+            self.sched.step()
+        self.steps += 1
+        return float(loss.detach())
+
+    def close(self) -> None:
+        self.net.set_masks_trainable(True)
+
+
 def _loop(net: MaskedNet, task: Task, recipe: Recipe, epochs: int, seed: int,
           train_masks: bool, aux_weight: float, closs: ComplexityLoss | None,
-          mask_lr: float, on_epoch=None) -> None:
-    """Minibatch training of the weights (recipe optimiser and schedule) and, if asked, the
-    masks (Adam, ``mask_lr``, clipped to [0, 1] after each step)."""
+          mask_lr: float) -> None:
+    """``epochs`` passes over the training split in seeded minibatch order."""
     if epochs <= 0:
         return
-    net.set_masks_trainable(train_masks)
-    if net.precision is not None and not train_masks:
-        for p in net.precision.parameters():
-            p.requires_grad_(False)
-    weights = [p for p in net.weight_parameters() if p.requires_grad]
-    opt = _optimizer(recipe, weights)
-    masks = [p for p in net.mask_parameters() if p.requires_grad] if train_masks else []
-    mopt = torch.optim.Adam(masks, lr=mask_lr, betas=(0.0, 0.999)) if masks else None
     n = len(task.y_train)
     total = epochs * max(1, math.ceil(n / recipe.batch_size))
-    sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(1, total))
-             if recipe.schedule == "cosine" else None)
+    trainer = SearchTrainer(net, recipe, total, train_masks, aux_weight, closs, mask_lr)
     gen = torch.Generator().manual_seed(seed)
-    names = closs.names if closs is not None else ()
-    net.train()
-    step = 0
-    for epoch in range(epochs):
+    for _ in range(epochs):
         perm = torch.randperm(n, generator=gen)
         for i in range(0, n, recipe.batch_size):
             idx = perm[i : i + recipe.batch_size]
-            if len(idx) < 2:
-                continue
-            y = task.y_train[idx]
-            out = net(task.x_train[idx])
-            loss = F.cross_entropy(out, y, label_smoothing=recipe.label_smoothing)
-            for aux in net.aux_logits:
-                loss = loss + aux_weight * F.cross_entropy(aux, y)
-            if closs is not None and train_masks:
-                c = net.costs(names)
-                loss = closs(loss, c[names[0]], c[names[1]], step)
-            if not torch.isfinite(loss):
-                raise TrainingDiverged(f"loss became {float(loss)} at step {step}")
-            opt.zero_grad(set_to_none=True)
-            if mopt is not None:
-                mopt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            if mopt is not None:
-                mopt.step()
-                clamp_(net)
-            if sched is not None:
-                sched.step()
-            step += 1
-        net.aux_logits = []
-        if on_epoch is not None:
-            on_epoch(epoch)
-    net.set_masks_trainable(True)
+            if len(idx) >= 2:
+                trainer.step(task.x_train[idx], task.y_train[idx])
+    trainer.close()
 
 
 def warmup(space: SearchSpace, task: Task, recipe: Recipe, epochs: int, seed: int,

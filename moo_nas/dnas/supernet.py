@@ -95,13 +95,15 @@ class MaskedNet(nn.Module):
 
     # ------------------------------------------------------------------ parameters
     def mask_parameters(self) -> Iterator[nn.Parameter]:
-        """The search parameters (masks, gates and, if attached, precision logits)."""
+        """The search parameters: masks and gates, or, with mixed precision attached, only
+        the precision logits (the masks then stay where they are)."""
+        if self.precision is not None:
+            yield from self.precision.parameters()
+            return
         for m in list(self.channel_masks.values()) + list(self.kernel_masks.values()):
             yield m.theta
         if self.depth_gates is not None:
             yield self.depth_gates.theta
-        if self.precision is not None:
-            yield from self.precision.parameters()
 
     def weight_parameters(self) -> Iterator[nn.Parameter]:
         return self.net.parameters()

@@ -153,3 +153,25 @@ def test_through_the_engine_only_feasible_candidates_are_trained(tmp_path):
         resumed = run_search(store, pb, ev, "narrow", {}, 5, Budget(evaluations=4))
     assert [e.genotype_key for e in resumed.evaluations] == [e.genotype_key for e in full.evaluations]
     assert resumed.stats["sampled"] == st["sampled"] and resumed.stats["trained"] == 4
+
+
+def test_memory_scaling_widens_lower_precision_candidates_only():
+    ref = {"c1": 8, "m1": 8, "c2": 16, "m2": 16, "c3": 32, "m3": 32}
+    pb = resnet_problem(FORMATS)
+    plain, scaled = narrow(pb, 2, reference=ref), narrow(pb, 2, reference=ref, memory_scaling=True)
+    widths = ("c1", "m1", "c2", "m2", "c3", "m3")
+    wider = 0
+    for _ in range(200):
+        a, b = plain.sample(), scaled.sample()
+        fmts = [k for k in a.to_dict() if k.startswith("fmt_")]
+        assert [a[k] for k in fmts] == [b[k] for k in fmts]  # same draws, only widths move
+        if all(a[k] == "fp32" for k in fmts):
+            assert all(a[w] == b[w] for w in widths)
+        else:
+            assert all(b[w] >= a[w] for w in widths)
+            wider += any(b[w] > a[w] for w in widths)
+    assert wider > 50
+    fp32_only = resnet_problem()
+    a = narrow(fp32_only, 1, reference=ref)
+    b = narrow(fp32_only, 1, reference=ref, memory_scaling=True)
+    assert [a.sample().key for _ in range(20)] == [b.sample().key for _ in range(20)]
