@@ -42,7 +42,7 @@ def test_same_seed_same_predictions_and_inputs_untouched():
     assert np.array_equal(X, X0) and np.array_equal(y, y0)
 
 
-def test_tree_std_is_larger_far_from_data():
+def test_gp_std_is_larger_far_from_data():
     X, y = _data(80)
     p = make_predictor("gp", 0).fit(X, y)
     near = p.predict(X[:10]).std.mean()

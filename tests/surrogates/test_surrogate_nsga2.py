@@ -48,9 +48,16 @@ def test_acquisitions_pick_front_improving_candidates(nb201):
     mean = np.array([[0.9, 0.9], [0.1, 0.95], [0.3, 0.3], [0.6, 0.6], [0.85, 0.05]])
     std = np.zeros_like(mean)
     assert sorted(_rank_crowding(mean, 3)) == [1, 2, 4]
-    strat = get_strategy("surrogate-nsga2").create(problem, 0, {"kappa": 0.0})
-    picks = strat._select(mean, std, ok, 2)
+    rank = get_strategy("surrogate-nsga2").create(problem, 0, {})
+    assert sorted(rank._select(mean, std, ok, 2)) == [1, 4]  # default: rank, then crowding
+    hvi = get_strategy("surrogate-nsga2").create(problem, 0, {"acquisition": "hvi", "kappa": 0.0})
+    picks = hvi._select(mean, std, ok, 2)
+    assert picks[0] == 2  # the largest hypervolume gain over the observed front
     assert 0 not in picks and 3 not in picks  # dominated by the observed front
+    # with uncertainty, a dominated mean with a large std becomes worth training
+    std[3] = 0.5
+    hvi = get_strategy("surrogate-nsga2").create(problem, 0, {"acquisition": "hvi", "kappa": 1.0})
+    assert 3 in hvi._select(mean, std, ok, 2)
 
 
 def test_exact_objectives_and_bounds_on_digits(tmp_path):
