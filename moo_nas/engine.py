@@ -176,6 +176,7 @@ def run_search(store: Store, problem: Problem, evaluator: Any, strategy: str | t
         share = (t_ask + pending_tell) / len(batch)
         out: list[StoredEvaluation | None] = [None] * len(batch)
         todo: list[int] = []
+        keys: dict[int, str] = {}
         for i, g in enumerate(batch):
             seq = done + i
             if seq < len(history):
@@ -189,11 +190,15 @@ def run_search(store: Store, problem: Problem, evaluator: Any, strategy: str | t
                 replayed += 1
                 continue
             ck = cache_key(g)
+            warm_started = strat.warm_start(g) is not None
+            if warm_started:  # trained from the strategy's weights: not the same as from scratch
+                ck = _sha([ck, "warm-start", cls.name, strategy_options, seed, seq])
+            keys[i] = ck
             if g.key in seen:
                 src = seen[g.key]
                 out[i] = StoredEvaluation(run_id, seq, g.key, g.to_dict(), src.arch_key, ck, src.status,
                                           src.values, 0.0, 0.0, share, share, 0.0, True, src.device, src.error)
-            elif getattr(evaluator, "cacheable", True):
+            elif getattr(evaluator, "cacheable", True) and not warm_started:
                 prior = store.cached(ck)
                 if prior is not None:
                     out[i] = StoredEvaluation(run_id, seq, g.key, g.to_dict(), prior.arch_key, ck,
@@ -221,7 +226,7 @@ def run_search(store: Store, problem: Problem, evaluator: Any, strategy: str | t
             for j, ev in executor.map_unordered(call, items):
                 i = todo[j]
                 g = batch[i]
-                se = StoredEvaluation(run_id, done + i, g.key, g.to_dict(), ev.arch_key, cache_key(g),
+                se = StoredEvaluation(run_id, done + i, g.key, g.to_dict(), ev.arch_key, keys[i],
                                       ev.status, ev.values, ev.train_seconds, ev.measure_seconds, share,
                                       ev.train_seconds + ev.measure_seconds + share, ev.wall_seconds,
                                       False, ev.device, ev.error)

@@ -40,7 +40,7 @@ def test_expected_costs_match_formulas_at_one_hot_precisions():
         for key, p in ps.logits.items():
             p.zero_()
             p[:, ps.bits_of(key).index(8)] = 10.0  # all channels at 8 bits
-    c = ps.costs(net, ["model_bytes", "params", "macs"])
+    c = {k: v.detach() for k, v in ps.costs(net, ["model_bytes", "params", "macs"]).items()}
     int8 = net.plan.arch.with_formats(weight="int8")
     assert float(c["model_bytes"]) == pytest.approx(float(costs.model_bytes(int8)), rel=1e-5)
     assert float(c["params"]) == pytest.approx(float(costs.params(int8)), rel=1e-5)
