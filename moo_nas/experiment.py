@@ -216,11 +216,9 @@ def check_feasible(problem: Problem, samples: int = 200) -> None:
     if not bounded:
         return
     space = problem.space
-    try:
-        smallest = space.decode([0] * len(space.variables))
-        arch = space.arch(smallest)
-    except Exception:  # table-only spaces have no layer description
+    if space.table_only:
         return
+    arch = space.arch(space.decode([0] * len(space.variables)))
     for o in bounded:
         v = float(analytic[o.name](arch))
         if o.violation(v) > 0:
@@ -300,7 +298,7 @@ def write_experiment_report(exp: Experiment, store: Store, wall_seconds: float |
              f"- task `{exp.task}` {exp.task_options or ''}, space `{exp.space}` {exp.space_options or ''}",
              f"- recipe: {exp.recipe.to_json()}",
              f"- budget per run: {exp.budget.to_json()}; seeds {exp.seeds}; jobs {exp.jobs}",
-             f"- strategies: " + ", ".join(f"{s.name} {s.options or ''}" for s in exp.strategies),
+             "- strategies: " + ", ".join(f"{s.name} {s.options or ''}" for s in exp.strategies),
              f"- store: `{exp.store}`"]
     if wall_seconds is not None:
         extra.append(f"- wall time of this invocation: {wall_seconds:.1f} s")

@@ -143,6 +143,9 @@ class SearchSpace(ABC):
 
     name: ClassVar[str]
     description: ClassVar[str]
+    #: True for spaces known only through a table of results: :meth:`arch` raises and
+    #: analytic costs, module building and cache-by-architecture do not apply.
+    table_only: ClassVar[bool] = False
 
     def __init__(self, input_shape: Sequence[int], num_classes: int, **options: Any) -> None:
         self.input_shape = tuple(int(s) for s in input_shape)

@@ -94,11 +94,10 @@ class SurrogateNSGA2(Strategy):
     def _exact_objectives(self) -> tuple[list[int], dict[str, Any]]:
         """Indices of objectives computable before training, and their providers."""
         idx, providers = [], {}
-        probe = self.space.seed_genotype()
-        try:
-            arch = self.space.arch(probe)
-        except (UserError, NotImplementedError):
+        if self.space.table_only:
             return [], {}
+        probe = self.space.seed_genotype()
+        arch = self.space.arch(probe)
         for i, o in enumerate(self.problem.objectives):
             if metric(o.name).stage != "arch":
                 continue

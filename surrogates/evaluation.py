@@ -83,10 +83,9 @@ class Summary:
 
 
 def _arch_id(space: SearchSpace, g: Genotype) -> str:
-    try:
-        return space.arch(g).fingerprint()
-    except (UserError, NotImplementedError):  # table-only spaces: the genotype is the network
+    if space.table_only:  # the genotype is the network
         return g.key
+    return space.arch(g).fingerprint()
 
 
 def _merge(name: str, source: str, metric: str, space: SearchSpace,

@@ -3,25 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
-
-
-def _kv(items: list[str] | None, what: str) -> dict[str, Any]:
-    """Parse ``key=value`` pairs; values are read as JSON when possible (numbers, lists...)."""
-    out: dict[str, Any] = {}
-    for item in items or []:
-        if "=" not in item:
-            raise UserError(f"{what} {item!r} must look like key=value.")
-        k, v = item.split("=", 1)
-        try:
-            out[k.strip()] = json.loads(v)
-        except json.JSONDecodeError:
-            out[k.strip()] = v
-    return out
+from .args import key_values as _kv
 
 
 def cmd_search(args: argparse.Namespace) -> int:
@@ -74,7 +60,6 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from ..comparator import compare
     from ..report import write_report
-    from ..store import Store
 
     store = _open_store(args.store)
     runs = store.runs(args.experiment)

@@ -6,25 +6,11 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any
 
 import torch
 
 from ..errors import UserError
-
-
-def _pairs(items: list[str] | None, what: str) -> dict[str, Any]:
-    """``key=value`` pairs; values read as JSON when they parse (numbers, lists, booleans)."""
-    out: dict[str, Any] = {}
-    for item in items or []:
-        if "=" not in item:
-            raise UserError(f"{what} {item!r} must look like key=value.")
-        k, v = item.split("=", 1)
-        try:
-            out[k.strip()] = json.loads(v)
-        except json.JSONDecodeError:
-            out[k.strip()] = v
-    return out
+from .args import key_values as _pairs
 
 
 def _space(args: argparse.Namespace):

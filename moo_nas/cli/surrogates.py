@@ -11,16 +11,10 @@ import argparse
 import sys
 from pathlib import Path
 
+from .args import int_list
 
-def _ints(text: str) -> list[int]:
-    try:
-        out = [int(s) for s in text.split(",") if s.strip()]
-    except ValueError:
-        out = []
-    if not out:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of integers; "
-                                         "write e.g. 5,8,14,24")
-    return out
+
+_ints = int_list("5,8,14,24")
 
 
 def _names(text: str) -> list[str]:

@@ -11,19 +11,12 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+
+from .args import int_list, key_values as _kv
 
 
 
-def _seeds(text: str) -> list[int]:
-    try:
-        out = [int(s) for s in text.split(",") if s.strip()]
-    except ValueError:
-        out = []
-    if not out:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of integers; "
-                                         "write e.g. 0,1,2")
-    return out
+_seeds = int_list("0,1,2")
 
 
 def cmd_tabulate(args: argparse.Namespace) -> int:
@@ -36,7 +29,6 @@ def cmd_tabulate(args: argparse.Namespace) -> int:
     from ..store import Store
     from ..tabular.sampling import TableSweep, sweep_options, table_from_store
     from ..training import Recipe
-    from .core import _kv
 
     metrics = args.metric or ["val_accuracy", "params", "model_bytes", "macs", "peak_act_bytes"]
     objectives = tuple(make_objective(m) for m in metrics)

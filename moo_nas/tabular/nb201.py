@@ -53,6 +53,7 @@ class NB201Space(SearchSpace):
     """NAS-Bench-201 cell space (6 edges x 5 operations); table-only, see the module doc."""
 
     name = "nb201"
+    table_only = True
     description = "NAS-Bench-201 cell space, 15 625 architectures (table-only: kind = \"table\")"
 
     def _variables(self) -> Iterable[Choice]:
