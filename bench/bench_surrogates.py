@@ -83,12 +83,12 @@ def cmd_search(args: argparse.Namespace) -> None:
     norm = Normalisation(front.min(0), front.max(0))  # true front of the table
     plain = ("nsga2", {"pop_size": args.pop})
     surr = ("surrogate-nsga2", {"pop_size": args.surrogate_pop, **json.loads(args.options)})
-    out = OUT / "search"
+    out = Path(args.out) if args.out else OUT / "search"
     out.mkdir(parents=True, exist_ok=True)
     store_path = out / "search_store.sqlite"
     rows, curves = [], {"nsga2": [], "surrogate-nsga2": []}
     with Store(store_path) as st:
-        for seed in range(args.seeds):
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
             t0 = time.perf_counter()
             rp = _run_strategy(st, problem, ev, *plain, seed, args.evaluations)
             cp, hp = hv_curve(rp.evaluations, objs, norm)
@@ -261,6 +261,8 @@ def main() -> None:
     p.add_argument("--surrogate-evaluations", type=int, default=150)
     p.add_argument("--cost-objective", default="params")
     p.add_argument("--options", default="{}", help="JSON of extra surrogate-nsga2 options")
+    p.add_argument("--first-seed", type=int, default=0)
+    p.add_argument("--out", help="output folder (default reports/surrogates/search)")
     p.set_defaults(func=cmd_search)
     p = sub.add_parser("zero-cost")
     p.set_defaults(func=cmd_zero_cost)

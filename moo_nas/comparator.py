@@ -108,6 +108,7 @@ class Comparison:
     normalisation: Normalisation
     union_front: np.ndarray
     cost_label: str
+    reference_label: str = "best known front: the union of all compared runs' fronts"
 
     def strategies(self) -> list[str]:
         return list(dict.fromkeys(r.run.strategy for r in self.runs))
@@ -144,10 +145,11 @@ def hv_curve(evals: Sequence[StoredEvaluation], objectives: Sequence[Objective],
 
 
 def compare(store: Store, runs: Sequence[StoredRun], ref: float = REF,
-            reference: np.ndarray | None = None) -> Comparison:
+            reference: np.ndarray | None = None, reference_label: str | None = None) -> Comparison:
     """Compute fronts, normalisation, hypervolume, IGD+ and HV-vs-cost curves for runs that
     share the same objectives.  ``reference`` (minimisation-form points, e.g. a tabular
-    benchmark's true front) joins the union front that normalisation and IGD+ use."""
+    benchmark's true front, described by ``reference_label``) joins the union front that
+    normalisation, IGD+ and the time-to-target statistics use."""
     if not runs:
         from .errors import UserError
 
@@ -180,4 +182,7 @@ def compare(store: Store, runs: Sequence[StoredRun], ref: float = REF,
         if len(s.front) and len(zu):
             s.igd_plus = float(moocore.igd_plus(norm.apply(s.front), ref=np.array(zu, copy=True)))
         s.curve_cost_hours, s.curve_hv = hv_curve(s.evaluations, objectives, norm)
-    return Comparison(objectives, summaries, norm, union, cost_label(all_evals))
+    cmp = Comparison(objectives, summaries, norm, union, cost_label(all_evals))
+    if reference is not None and len(reference):
+        cmp.reference_label = reference_label or "a supplied reference front joined with the runs' fronts"
+    return cmp

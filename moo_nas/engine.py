@@ -117,6 +117,34 @@ class _Evaluate:
         return self.evaluator.evaluate(genotype, self.seed, known=known, warm_start=warm)
 
 
+class _GroupCommit:
+    """Commit policy of one run: every evaluation at once, or, for an evaluator whose results
+    are ``recomputable`` (a table lookup: redoing it on resume costs nothing), in groups of at
+    most ``max_rows`` rows or ``max_seconds`` seconds, so SQLite's per-commit cost does not
+    bound a table-backed run's speed.  A killed run loses at most one group of lookups, which
+    the same command looks up again."""
+
+    def __init__(self, store: Store, grouped: bool, max_rows: int = 1000, max_seconds: float = 0.2):
+        self.store, self.grouped = store, grouped
+        self.max_rows, self.max_seconds = max_rows, max_seconds
+        self._rows, self._since = 0, 0.0
+
+    def add(self, ev: StoredEvaluation) -> None:
+        if self.grouped and self._rows == 0:
+            self.store.begin()
+            self._since = time.perf_counter()
+        self.store.add_evaluation(ev)
+        if self.grouped:
+            self._rows += 1
+            if self._rows >= self.max_rows or time.perf_counter() - self._since >= self.max_seconds:
+                self.flush()
+
+    def flush(self) -> None:
+        if self._rows:
+            self.store.commit()
+            self._rows = 0
+
+
 def run_search(store: Store, problem: Problem, evaluator: Any, strategy: str | type[Strategy],
                strategy_options: dict[str, Any] | None, seed: int, budget: Budget,
                executor: Executor | None = None, experiment: str = "adhoc",
@@ -126,8 +154,9 @@ def run_search(store: Store, problem: Problem, evaluator: Any, strategy: str | t
     ``evaluator`` is any object with ``evaluate(genotype, seed, known=None, warm_start=None)``
     returning an :class:`~moo_nas.evaluator.Evaluation`; optional methods ``config()``,
     ``cache_key(genotype, seed)`` and ``shared_measurement_keys()`` refine reuse, and
-    ``cacheable = False`` skips the cross-run cache lookup (table lookups are cheaper).  ``progress``
-    is called with the number of newly finished evaluations.
+    ``cacheable = False`` skips the cross-run cache lookup (table lookups are cheaper) and
+    ``recomputable = True`` lets the engine commit its evaluations in groups (see
+    :class:`_GroupCommit`).  ``progress`` is called with the number of newly finished evaluations.
     """
     strategy_options = dict(strategy_options or {})
     cls = get_strategy(strategy) if isinstance(strategy, str) else strategy
@@ -155,98 +184,102 @@ def run_search(store: Store, problem: Problem, evaluator: Any, strategy: str | t
             return evaluator.cache_key(g, seed)
         return _sha([ev_conf, g.key, seed])
 
-    while True:
-        if budget.exhausted(done, time.perf_counter() - t_start, cost):
-            break
-        if strat.finished():
-            break
-        n = strat.batch_size()
-        rem = budget.remaining_evaluations(done)
-        if rem is not None:
-            n = max(1, min(n, rem))
-        stored_batch = history[done: done + n]
-        t0 = time.perf_counter()
-        if stored_batch and len(stored_batch) == n:
-            batch = strat.replay_ask(n, [space.make(s.genotype) for s in stored_batch])
-        else:
-            batch = strat.ask(n)
-        t_ask = time.perf_counter() - t0
-        if not batch:
-            break
-        share = (t_ask + pending_tell) / len(batch)
-        out: list[StoredEvaluation | None] = [None] * len(batch)
-        todo: list[int] = []
-        keys: dict[int, str] = {}
-        for i, g in enumerate(batch):
-            seq = done + i
-            if seq < len(history):
-                s = history[seq]
-                if s.genotype_key != g.key:
-                    raise UserError(
-                        f"cannot resume run {run_id}: strategy {cls.name!r} proposed {g} at step "
-                        f"{seq} but the store holds another genotype there; the strategy is not "
-                        "deterministic for its seed or its options changed — use a new store or experiment name.")
-                out[i] = s
-                replayed += 1
-                continue
-            ck = cache_key(g)
-            warm_started = strat.warm_start(g) is not None
-            if warm_started:  # trained from the strategy's weights: not the same as from scratch
-                ck = _sha([ck, "warm-start", cls.name, strategy_options, seed, seq])
-            keys[i] = ck
-            if g.key in seen:
-                src = seen[g.key]
-                out[i] = StoredEvaluation(run_id, seq, g.key, g.to_dict(), src.arch_key, ck, src.status,
-                                          src.values, 0.0, 0.0, share, share, 0.0, True, src.device, src.error)
-            elif getattr(evaluator, "cacheable", True) and not warm_started:
-                prior = store.cached(ck)
-                if prior is not None:
-                    out[i] = StoredEvaluation(run_id, seq, g.key, g.to_dict(), prior.arch_key, ck,
-                                              prior.status, prior.values, prior.train_s, prior.measure_s,
-                                              share, prior.train_s + prior.measure_s + share, 0.0, True,
-                                              prior.device, prior.error)
-            if out[i] is not None:
-                store.add_evaluation(out[i])
-                if progress:
-                    progress(1)
+    writes = _GroupCommit(store, bool(getattr(evaluator, "recomputable", False)))
+    try:
+        while True:
+            if budget.exhausted(done, time.perf_counter() - t_start, cost):
+                break
+            if strat.finished():
+                break
+            n = strat.batch_size()
+            rem = budget.remaining_evaluations(done)
+            if rem is not None:
+                n = max(1, min(n, rem))
+            stored_batch = history[done: done + n]
+            t0 = time.perf_counter()
+            if stored_batch and len(stored_batch) == n:
+                batch = strat.replay_ask(n, [space.make(s.genotype) for s in stored_batch])
             else:
-                todo.append(i)
-        if todo:
-            items = []
-            for i in todo:
-                g = batch[i]
-                known = {}
-                if shared_keys:
-                    akey = evaluator.arch_key(g)
-                    for k in shared_keys:
-                        m = store.measurement(f"{k}|{akey}")
-                        if m is not None:
-                            known[k] = m
-                items.append((g, known, strat.warm_start(g)))
-            for j, ev in executor.map_unordered(call, items):
-                i = todo[j]
-                g = batch[i]
-                se = StoredEvaluation(run_id, done + i, g.key, g.to_dict(), ev.arch_key, keys[i],
-                                      ev.status, ev.values, ev.train_seconds, ev.measure_seconds, share,
-                                      ev.train_seconds + ev.measure_seconds + share, ev.wall_seconds,
-                                      False, ev.device, ev.error)
-                store.add_evaluation(se)
-                for k, vals in ev.fresh_measurements.items():
-                    store.put_measurement(f"{k}|{ev.arch_key}", vals)
-                out[i] = se
-                if progress:
-                    progress(1)
-        obs = []
-        for g, s in zip(batch, out):
-            assert s is not None
-            seen.setdefault(g.key, s)
-            obs.append(observation(problem, g, s.status, _stored_values(s), s))
-            cost += s.cost_s
-        t0 = time.perf_counter()
-        strat.tell(obs)
-        pending_tell = time.perf_counter() - t0
-        done += len(batch)
-        results.extend(out)  # type: ignore[arg-type]
+                batch = strat.ask(n)
+            t_ask = time.perf_counter() - t0
+            if not batch:
+                break
+            share = (t_ask + pending_tell) / len(batch)
+            out: list[StoredEvaluation | None] = [None] * len(batch)
+            todo: list[int] = []
+            keys: dict[int, str] = {}
+            for i, g in enumerate(batch):
+                seq = done + i
+                if seq < len(history):
+                    s = history[seq]
+                    if s.genotype_key != g.key:
+                        raise UserError(
+                            f"cannot resume run {run_id}: strategy {cls.name!r} proposed {g} at step "
+                            f"{seq} but the store holds another genotype there; the strategy is not "
+                            "deterministic for its seed or its options changed — use a new store or experiment name.")
+                    out[i] = s
+                    replayed += 1
+                    continue
+                ck = cache_key(g)
+                warm_started = strat.warm_start(g) is not None
+                if warm_started:  # trained from the strategy's weights: not the same as from scratch
+                    ck = _sha([ck, "warm-start", cls.name, strategy_options, seed, seq])
+                keys[i] = ck
+                if g.key in seen:
+                    src = seen[g.key]
+                    out[i] = StoredEvaluation(run_id, seq, g.key, g.to_dict(), src.arch_key, ck, src.status,
+                                              src.values, 0.0, 0.0, share, share, 0.0, True, src.device, src.error)
+                elif getattr(evaluator, "cacheable", True) and not warm_started:
+                    prior = store.cached(ck)
+                    if prior is not None:
+                        out[i] = StoredEvaluation(run_id, seq, g.key, g.to_dict(), prior.arch_key, ck,
+                                                  prior.status, prior.values, prior.train_s, prior.measure_s,
+                                                  share, prior.train_s + prior.measure_s + share, 0.0, True,
+                                                  prior.device, prior.error)
+                if out[i] is not None:
+                    writes.add(out[i])
+                    if progress:
+                        progress(1)
+                else:
+                    todo.append(i)
+            if todo:
+                items = []
+                for i in todo:
+                    g = batch[i]
+                    known = {}
+                    if shared_keys:
+                        akey = evaluator.arch_key(g)
+                        for k in shared_keys:
+                            m = store.measurement(f"{k}|{akey}")
+                            if m is not None:
+                                known[k] = m
+                    items.append((g, known, strat.warm_start(g)))
+                for j, ev in executor.map_unordered(call, items):
+                    i = todo[j]
+                    g = batch[i]
+                    se = StoredEvaluation(run_id, done + i, g.key, g.to_dict(), ev.arch_key, keys[i],
+                                          ev.status, ev.values, ev.train_seconds, ev.measure_seconds, share,
+                                          ev.train_seconds + ev.measure_seconds + share, ev.wall_seconds,
+                                          False, ev.device, ev.error)
+                    writes.add(se)
+                    for k, vals in ev.fresh_measurements.items():
+                        store.put_measurement(f"{k}|{ev.arch_key}", vals)
+                    out[i] = se
+                    if progress:
+                        progress(1)
+            obs = []
+            for g, s in zip(batch, out):
+                assert s is not None
+                seen.setdefault(g.key, s)
+                obs.append(observation(problem, g, s.status, _stored_values(s), s))
+                cost += s.cost_s
+            t0 = time.perf_counter()
+            strat.tell(obs)
+            pending_tell = time.perf_counter() - t0
+            done += len(batch)
+            results.extend(out)  # type: ignore[arg-type]
+    finally:
+        writes.flush()  # what was done stays stored, also when a strategy or evaluator raises
     stats = dict(strat.stats())
     store.set_run_status(run_id, status, stats)
     return RunResult(run_id, results, replayed, status, stats)

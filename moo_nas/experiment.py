@@ -293,7 +293,16 @@ def write_experiment_report(exp: Experiment, store: Store, wall_seconds: float |
 
     runs = [r for r in store.runs(exp.name)
             if (r.strategy, r.seed) in {(s.name, seed) for s in exp.strategies for seed in exp.seeds}]
-    cmp = compare(store, runs)
+    reference, label = None, None
+    if exp.evaluator.get("kind") == "table":
+        from .comparator import nondominated
+
+        table = build(exp)[1].table
+        points = table.points(exp.objectives)
+        reference = points[nondominated(points)]
+        label = (f"the true front of table {table.info.name}, all {len(table)} architectures "
+                 f"and {table.n_rows()} recorded rows")
+    cmp = compare(store, runs, reference=reference, reference_label=label)
     extra = ["", "## Setup", "",
              f"- task `{exp.task}` {exp.task_options or ''}, space `{exp.space}` {exp.space_options or ''}",
              f"- recipe: {exp.recipe.to_json()}",

@@ -7,7 +7,12 @@ Files written to the report folder:
 ``fronts.csv``       the final Pareto front of every run, genotype and metrics;
 ``fronts.png``       the fronts projected on (first objective, each other objective);
 ``hv_vs_cost.png``   hypervolume against cumulative search cost, mean and min–max over seeds;
-``hardware_fronts.png`` accuracy against every recorded latency / energy metric (when several).
+``hardware_fronts.png`` accuracy against every recorded latency / energy metric (when several);
+``hv_bands.png``     mean hypervolume against cost per strategy with a 95 % bootstrap band.
+
+The README's statistics section (:mod:`moo_nas.statistics`) gives, per strategy, the final
+hypervolume over seeds (mean, std, median, IQR) relative to the reference front, the cost to
+reach 95 / 99 % of its hypervolume, and Holm-corrected pairwise Mann-Whitney U tests.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from . import statistics as S
 from .comparator import Comparison, RunSummary
 
 import matplotlib
@@ -178,7 +184,9 @@ def plot_hv_vs_cost(cmp: Comparison, path: Path) -> None:
     plt.close(fig)
 
 
-def markdown(cmp: Comparison, title: str, extra: Sequence[str] = ()) -> str:
+def markdown(cmp: Comparison, title: str, extra: Sequence[str] = (), stats: Sequence[str] = ()) -> str:
+    """The README: hypervolume per strategy, ``stats`` (see :func:`statistics_lines`), the
+    per-run table, counters, how the numbers were computed, provenance, then ``extra``."""
     o = cmp.objectives
     lines = [f"# {title}", ""]
     lines.append("Objectives: " + ", ".join(f"`{x.describe()}`" for x in o) + ".")
@@ -195,6 +203,7 @@ def markdown(cmp: Comparison, title: str, extra: Sequence[str] = ()) -> str:
             f"| {name} | {len(rs)} | {_mean_std([r.hypervolume for r in rs])} | "
             f"{_mean_std([r.igd_plus for r in rs])} | {np.mean([len(r.evaluations) for r in rs]):.1f} | "
             f"{np.mean([r.n_feasible for r in rs]):.1f} | {np.mean([r.cost_hours for r in rs]):.4f} |")
+    lines += list(stats)
     lines.append("")
     lines.append("## Runs")
     lines.append("")
@@ -213,8 +222,8 @@ def markdown(cmp: Comparison, title: str, extra: Sequence[str] = ()) -> str:
     n = cmp.normalisation
     lines += ["", "## How the numbers were computed", ""]
     lines.append("Each objective in minimisation form (maximised ones negated) is normalised between the ideal "
-                 "and the nadir of the union front of all runs; hypervolume by moocore with the reference point "
-                 f"at {n.ref} in every normalised objective; IGD+ against the union front "
+                 f"and the nadir of the reference front ({cmp.reference_label}); hypervolume by moocore with "
+                 f"the reference point at {n.ref} in every normalised objective; IGD+ against that front "
                  f"({len(cmp.union_front)} points) in normalised space. Search cost = training + measurement + "
                  "strategy time per evaluation (cached results are charged their original cost).")
     lines.append("")
@@ -225,6 +234,29 @@ def markdown(cmp: Comparison, title: str, extra: Sequence[str] = ()) -> str:
     lines += ["", "Provenance of the reported metrics:", ""] + _provenance(cmp)
     lines += list(extra)
     return "\n".join(lines) + "\n"
+
+
+def statistics_lines(cmp: Comparison, folder: Path) -> list[str]:
+    """The statistics section over seeds (and ``hv_bands.png``), relative to the reference front
+    of ``cmp`` (its union front: the runs' fronts, joined with a true front when one was given)."""
+    curves = {name: [(r.curve_cost_hours, r.curve_hv) for r in cmp.by_strategy(name)
+                     if len(r.curve_cost_hours)] for name in cmp.strategies()}
+    curves = {k: v for k, v in curves.items() if v}
+    if not curves or not len(cmp.union_front):
+        return []
+    final = {name: [r.hypervolume for r in cmp.by_strategy(name)] for name in curves}
+    ref_hv = cmp.normalisation.hypervolume(cmp.union_front)
+    unit = cmp.cost_label.split(" (")[0]
+    grid = S.cost_grid([c for cs in curves.values() for c in cs], n=300, upto="longest")
+    S.plot_bands(S.hv_cost_bands(curves, grid), folder / "hv_bands.png", reference_hv=ref_hv,
+                 xlabel=f"cumulative search cost ({unit})", ylabel="hypervolume (normalised)")
+    intro = (f"Reference front: {cmp.reference_label} ({len(cmp.union_front)} points, "
+             f"normalised HV = {ref_hv:.6g}). Time to target = cumulative search cost at which a "
+             "run's front first reaches the given fraction of that hypervolume; curves with 95 % "
+             "bootstrap bands of the mean over seeds: `hv_bands.png`.")
+    title, blank, *rest = S.markdown_section(final, curves, ref_hv, cost_unit=unit,
+                                             title="Statistics over seeds").splitlines()
+    return ["", title, blank, intro, ""] + rest
 
 
 def write_report(cmp: Comparison, folder: str | Path, title: str, extra: Sequence[str] = ()) -> Path:
@@ -240,5 +272,5 @@ def write_report(cmp: Comparison, folder: str | Path, title: str, extra: Sequenc
                   "![accuracy vs latency/energy per backend](hardware_fronts.png)", "",
                   "Each panel is the accuracy front of all evaluations against one latency or energy "
                   "metric; the axis label says whether it was measured or modelled (see provenance above)."]
-    (folder / "README.md").write_text(markdown(cmp, title, extra))
+    (folder / "README.md").write_text(markdown(cmp, title, extra, statistics_lines(cmp, folder)))
     return folder

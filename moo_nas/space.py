@@ -74,7 +74,7 @@ class IntRange(Variable):
         if self.step < 1 or self.high < self.low or (self.high - self.low) % self.step:
             raise ValueError(f"bad IntRange {self}")
 
-    @property
+    @cached_property
     def options(self) -> tuple[int, ...]:
         return tuple(range(self.low, self.high + 1, self.step))
 
@@ -156,6 +156,7 @@ class SearchSpace(ABC):
         if len(set(names)) != len(names):
             raise ValueError(f"duplicate variable names in space {self.name}")
         self._by_name = {v.name: v for v in self._vars}
+        self._sizes = np.array([len(v) for v in self._vars], dtype=np.int64)
 
     # ----------------------------------------------------------------- to implement
     @abstractmethod
@@ -257,21 +258,25 @@ class SearchSpace(ABC):
                 f"encoded genotype has shape {x.shape}, space {self.name!r} needs "
                 f"({len(self._vars)},)."
             )
-        idx = np.rint(x).astype(np.int64)
-        values = {}
+        return self._from_indices([int(i) for i in np.rint(x).astype(np.int64)])
+
+    def _from_indices(self, idx: Sequence[int]) -> Genotype:
+        """Genotype from option indices (checked against each variable's range)."""
+        items = []
         for v, i in zip(self._vars, idx):
-            if not 0 <= i < len(v):
+            options = v.options
+            if not 0 <= i < len(options):
                 raise UserError(
                     f"index {int(i)} is out of range for variable {v.name!r} "
-                    f"(0..{len(v) - 1})."
+                    f"(0..{len(options) - 1})."
                 )
-            values[v.name] = v.options[int(i)]
-        return self.make(values)
+            items.append((v.name, options[i]))
+        return Genotype(self.name, tuple(items))
 
     def sample(self, rng: np.random.Generator) -> Genotype:
         """Uniformly random genotype."""
-        x = [int(rng.integers(len(v))) for v in self._vars]
-        return self.decode(np.array(x))
+        # one vectorised draw: the same stream as one ``rng.integers(len(v))`` per variable
+        return self._from_indices(rng.integers(self._sizes).tolist())
 
     def mutate(
         self, genotype: Genotype, rng: np.random.Generator, rate: float | None = None

@@ -5,7 +5,8 @@ Tables:
 ``runs``          one row per (experiment, strategy, options, seed, space, task, recipe,
                   objectives); a run is found again by its signature, which is how the same
                   command resumes it.
-``evaluations``   one row per evaluated genotype of a run, committed as soon as it finishes:
+``evaluations``   one row per evaluated genotype of a run, committed as soon as it finishes
+                  (table lookups, which cost nothing to redo, are committed in groups):
                   genotype, status, every metric with its provenance, training / measurement /
                   strategy time, cost, device, error.  ``cache_key`` (architecture, task, recipe,
                   training seed) lets other runs reuse a result instead of training again.
@@ -229,7 +230,8 @@ class Store:
 
     # ------------------------------------------------------------------ evaluations
     def add_evaluation(self, ev: StoredEvaluation) -> None:
-        """Insert one evaluation and commit it (autocommit: durable when this returns)."""
+        """Insert one evaluation and commit it (autocommit: durable when this returns), unless a
+        transaction opened by :meth:`begin` is pending; then it is durable at :meth:`commit`."""
         self.conn.execute(
             "INSERT OR IGNORE INTO evaluations (run_id, seq, genotype_key, genotype_json, arch_key,"
             " cache_key, status, values_json, train_s, measure_s, strategy_s, cost_s, wall_s, cached,"
@@ -239,6 +241,16 @@ class Store:
              ev.measure_s, ev.strategy_s, ev.cost_s, ev.wall_s, int(ev.cached), ev.device,
              ev.error, ev.finished or time.time()),
         )
+
+    def begin(self) -> None:
+        """Open a write transaction (no-op if one is open): later writes wait for :meth:`commit`."""
+        if not self.conn.in_transaction:
+            self.conn.execute("BEGIN IMMEDIATE")
+
+    def commit(self) -> None:
+        """Commit the transaction opened by :meth:`begin` (no-op if none is open)."""
+        if self.conn.in_transaction:
+            self.conn.execute("COMMIT")
 
     def add_evaluations(self, evs: Iterable[StoredEvaluation]) -> None:
         """Insert many evaluations in one transaction (table-backed runs)."""

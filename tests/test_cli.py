@@ -42,6 +42,9 @@ def test_compare_end_to_end_and_show(tmp_path, capsys):
     text = (tmp_path / "rep" / "README.md").read_text()
     assert "| random | 2 |" in text and "| nsga2 | 2 |" in text
     assert "latency_ms`: measured" in text
+    assert "## Statistics over seeds" in text and "best known front" in text
+    assert "Pairwise two-sided Mann-Whitney U" in text
+    assert (tmp_path / "rep" / "hv_bands.png").exists()
     assert main(["show", str(tmp_path / "s.sqlite")]) == 0
     assert main(["show", str(tmp_path / "s.sqlite"), "--run", "1"]) == 0
     out = capsys.readouterr().out

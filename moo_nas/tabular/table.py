@@ -221,6 +221,7 @@ class TableEvaluator:
     """
 
     cacheable = False  # a lookup is cheaper than the engine's cross-run cache query
+    recomputable = True  # redoing a lookup costs nothing: the engine may commit in groups
 
     def __init__(self, table: Table, space: SearchSpace,
                  objectives: Sequence[Objective] = ()) -> None:

@@ -168,3 +168,130 @@ def test_engine_run_charges_recorded_cost(setup, tmp_store):
         assert e.cost_s >= e.train_s and "gpu" in e.device
     again = run_search(tmp_store, problem, ev, "random", {}, 3, Budget(evaluations=60))
     assert again.replayed == 60 and again.run_id == r.run_id
+
+
+NB201_EXP = """
+name = "nb201-small"
+seeds = [0, 1, 2]
+store = "{store}"
+report = "{report}"
+jobs = 1
+[space]
+name = "nb201"
+[evaluator]
+kind = "table"
+table = "nb201"
+[budget]
+evaluations = 40
+[[objectives]]
+name = "val_error"
+[[objectives]]
+name = "params"
+[[strategies]]
+name = "random"
+[[strategies]]
+name = "aging-evolution"
+"""
+
+
+def test_compare_report_is_relative_to_the_true_front(tmp_path):
+    from moo_nas.comparator import nondominated
+    from moo_nas.experiment import load_experiment, run_experiment
+
+    path = tmp_path / "nb.toml"
+    path.write_text(NB201_EXP.format(store=tmp_path / "s.sqlite", report=tmp_path / "rep"))
+    exp = load_experiment(path)
+    run_experiment(exp, progress=False)
+    text = (tmp_path / "rep" / "README.md").read_text()
+    _, ev = make_table_evaluator("nb201", {}, exp.objectives)
+    pts = ev.table.points(exp.objectives)
+    n_front = int(nondominated(pts).sum())
+    # 120 random/aging lookups never find the whole true front, so the reference is the table's
+    assert "the true front of table" in text and f"({n_front} points," in text
+    assert "## Statistics over seeds" in text and "Holm" in text
+    assert "Cost to reach 99 % of the reference hypervolume" in text
+    assert (tmp_path / "rep" / "hv_bands.png").stat().st_size > 0
+    ref_hv = float(text.split("normalised HV = ")[1].split(")")[0])
+    for name in ("random", "aging-evolution"):
+        row = next(ln for ln in text.splitlines() if ln.startswith(f"| {name} | 3 |"))
+        hv = float(row.split("|")[3].split("±")[0])
+        assert 0 < hv < ref_hv  # a sample of the table cannot beat its true front
+
+
+KILLED_RUN = """
+import sys
+sys.path.insert(0, {root!r})
+from moo_nas.engine import Budget, run_search
+from moo_nas.objectives import make_objective
+from moo_nas.store import Store
+from moo_nas.tabular import make_table_evaluator
+from strategies.base import Problem
+objs = (make_objective("val_error"), make_objective("latency_ms"))
+space, ev = make_table_evaluator("nb201", {{}}, objs)
+with Store({store!r}) as st:
+    run_search(st, Problem(space, objs), ev, "aging-evolution", {{}}, 5, Budget(evaluations=200000))
+"""
+
+
+def test_grouped_commits_survive_kill_9_and_resume_identically(setup, tmp_path):
+    """Table lookups are committed in groups; a SIGKILL loses at most the open group and the
+    same command then continues with exactly the proposals of an uninterrupted run."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from strategies.base import Problem
+
+    from moo_nas.engine import Budget, run_search
+    from moo_nas.store import Store
+
+    root = str(Path(__file__).resolve().parents[2])
+    path = tmp_path / "killed.sqlite"
+    proc = subprocess.Popen([sys.executable, "-c", KILLED_RUN.format(root=root, store=str(path))])
+    try:
+        n = 0
+        deadline = time.monotonic() + 120
+        while n < 1500 and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+            if path.exists():
+                with Store(path) as st:
+                    runs = st.runs()
+                    n = len(st.evaluations(runs[0].id)) if runs else 0
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait()
+    assert n >= 1500, "the killed run should have committed groups before it was killed"
+    space, ev = setup
+    problem = Problem(space, ev.objectives)
+    with Store(path) as st:
+        kept = len(st.evaluations(st.runs()[0].id))
+        resumed = run_search(st, problem, ev, "aging-evolution", {}, 5, Budget(evaluations=kept + 300))
+    with Store(tmp_path / "fresh.sqlite") as st:
+        fresh = run_search(st, problem, ev, "aging-evolution", {}, 5, Budget(evaluations=kept + 300))
+    assert resumed.replayed == kept
+    assert [e.genotype_key for e in resumed.evaluations] == [e.genotype_key for e in fresh.evaluations]
+
+
+def test_grouped_commits_are_flushed_when_the_strategy_raises(setup, tmp_path):
+    from strategies.base import Problem
+    from strategies.random_search import RandomSearch
+
+    from moo_nas.engine import Budget, run_search
+    from moo_nas.store import Store
+
+    class Breaks(RandomSearch):
+        name = "random"
+
+        def ask(self, n):
+            if len(self._seen) >= 30:
+                raise RuntimeError("strategy bug")
+            return super().ask(n)
+
+    space, ev = setup
+    with Store(tmp_path / "s.sqlite") as st:
+        with pytest.raises(RuntimeError, match="strategy bug"):
+            run_search(st, Problem(space, ev.objectives), ev, Breaks, {}, 0, Budget(evaluations=100))
+    with Store(tmp_path / "s.sqlite") as other:  # a second connection sees every finished lookup
+        assert len(other.evaluations(other.runs()[0].id)) == 30
