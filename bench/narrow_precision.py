@@ -1,4 +1,4 @@
-"""Narrow-space search with and without reduced-precision formats, at one memory bound.
+"""Narrow-space search with and without reduced-precision formats, at one memory bound, over seeds.
 
 Runs the ``narrow`` strategy through the engine on Fashion-MNIST with the ``resnet8`` space in
 three configurations that differ only in the number formats a layer may use:
@@ -8,34 +8,46 @@ three configurations that differ only in the number formats a layer may use:
 All three share the bounds (flash = model_bytes, RAM = peak activation bytes, latency of the
 STM32H743 MCU model), the reference model the sampling laws are centred on (ResNet-8 at half
 width, fp32: it breaks the flash bound, like the source paper's reference IoT model), the
-training recipe, the number of trained models and the seed.  Then, for the rejection part,
-it trains a few candidates that configuration (c) rejected before training, to check the
-modelled training-time saving against measured times.
+training recipe and the number of trained models; each configuration runs once per seed (the
+seed drives both the sampling and the training).
 
-Writes ``<out>/README.md`` (tables + the command) and ``<out>/evaluations.csv``.
+Training time saved by rejecting before training is *measured*: every rejected candidate is
+built and trained for a few minibatches with the run's recipe, the time per step is scaled to
+the recipe's number of steps, and the evaluation pass is timed on one batch and scaled to the
+validation and test splits.  As a check, a few rejected candidates are trained in full.
 
-    python bench/narrow_precision.py            # ~25 min on 2 shared CPU cores
+Writes ``<out>/README.md`` (tables + the command) and ``<out>/evaluations.csv``.  Timings of
+rejected candidates and the full trainings outside the engine are kept in ``<store>.timing.json``
+so that running the same command again replays them too.
+
+    python bench/narrow_precision.py --seeds 0 1 2   # ~20 min per new seed on one shared core
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import json
+import math
 import sys
 import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from moo_nas import costs  # noqa: E402
+from moo_nas.data import Task  # noqa: E402
 from moo_nas.engine import Budget, observation, run_search  # noqa: E402
 from moo_nas.evaluator import Evaluator, EvaluatorSpec, needed_providers  # noqa: E402
 from moo_nas.objectives import make_objective, parse_quantity  # noqa: E402
+from moo_nas.space import Genotype, SearchSpace  # noqa: E402
 from moo_nas.store import Store  # noqa: E402
-from moo_nas.training import Recipe  # noqa: E402
+from moo_nas.training import Recipe, accuracy, host_device, train_epochs  # noqa: E402
 from strategies import get_strategy  # noqa: E402
 from strategies.base import Problem  # noqa: E402
 
@@ -52,6 +64,79 @@ REFERENCE = {"stacks": 3, "c1": 8, "m1": 8, "c2": 16, "m2": 16, "c3": 32, "m3": 
              "k_stem": 3, "k1a": 3, "k1b": 3, "k2a": 3, "k2b": 3, "k3a": 3, "k3b": 3}
 
 
+@dataclass(frozen=True)
+class StepTiming:
+    """Training time of one network estimated from a few timed minibatches (measured)."""
+
+    per_step_s: float  # mean seconds of one optimiser step over the timed steps
+    total_steps: int  # optimiser steps of the full recipe
+    eval_s: float  # seconds of the validation + test pass, scaled from one timed batch
+    timed_steps: int
+    device: str
+
+    @property
+    def train_seconds(self) -> float:
+        """Estimated seconds of the full recipe (training steps + evaluation pass)."""
+        return self.per_step_s * self.total_steps + self.eval_s
+
+
+class _Stop(Exception):
+    """Raised from the step callback once the timed steps are done."""
+
+
+def time_training_steps(space: SearchSpace, genotype: Genotype, task: Task, recipe: Recipe,
+                        seed: int, steps: int = 20, warmup: int = 3) -> StepTiming:
+    """Build ``genotype`` and run the first ``warmup + steps`` optimiser steps of ``recipe``
+    (the trainer's own loop, same batches and optimiser); returns the mean time of the last
+    ``steps`` and the time of one evaluation batch scaled to the validation + test splits."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(recipe.threads)
+    try:
+        torch.manual_seed(seed)
+        module = space.build(genotype)
+        marks: list[float] = []
+        total = [0]
+
+        def on_step(step: int, n_total: int) -> None:
+            total[0] = n_total
+            if step == warmup:
+                marks.append(time.perf_counter())
+            if step == warmup + steps:
+                marks.append(time.perf_counter())
+                raise _Stop
+
+        try:
+            train_epochs(module, task, recipe, seed, on_step=on_step)
+        except _Stop:
+            pass
+        if len(marks) < 2:  # the recipe has fewer steps than asked for: time none
+            raise ValueError(f"recipe has {total[0]} steps, fewer than warmup + steps = "
+                             f"{warmup + steps}")
+        per_step = (marks[1] - marks[0]) / steps
+        b = min(recipe.eval_batch_size, len(task.y_val))
+        t0 = time.perf_counter()
+        accuracy(module, task.x_val[:b], task.y_val[:b], b)
+        eval_s = (time.perf_counter() - t0) * (len(task.y_val) + len(task.y_test)) / b
+    finally:
+        torch.set_num_threads(threads)
+    return StepTiming(per_step, total[0], eval_s, steps, host_device())
+
+
+class TimingCache:
+    """Measured timings and full trainings done outside the engine, kept in a JSON file."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.data = json.loads(path.read_text()) if path.exists() else {"steps": {}, "full": {}}
+
+    def get(self, kind: str, key: str):
+        return self.data[kind].get(key)
+
+    def put(self, kind: str, key: str, value: dict) -> None:
+        self.data[kind][key] = value
+        self.path.write_text(json.dumps(self.data, indent=1, sort_keys=True))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--train-size", type=int, default=4000)
@@ -59,99 +144,142 @@ def main() -> None:
     ap.add_argument("--test-size", type=int, default=2000)
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--models", type=int, default=8, help="models trained per configuration")
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0])
     ap.add_argument("--flash", default="64KiB", help="bound on model_bytes")
     ap.add_argument("--ram", default="64KiB", help="bound on peak_act_bytes")
     ap.add_argument("--latency-ms", type=float, default=60.0, help="bound on mcu_latency_ms")
+    ap.add_argument("--time-steps", type=int, default=20,
+                    help="minibatches timed per rejected candidate (after 3 warm-up steps)")
     ap.add_argument("--time-rejected", type=int, default=3,
-                    help="rejected candidates of (c) to train, to check the time-saved model")
+                    help="rejected candidates of (c) (first seed) trained in full, to check "
+                         "the step-timed estimate")
     ap.add_argument("--store", default="/tmp/narrow_precision.sqlite")
     ap.add_argument("--out", default=str(ROOT / "reports" / "narrow"))
     args = ap.parse_args()
-    flash, ram = parse_quantity(args.flash), parse_quantity(args.ram)
     task_opts = {"train_size": args.train_size, "val_size": args.val_size,
                  "test_size": args.test_size}
     recipe = Recipe(epochs=args.epochs)
-    objs = (make_objective("val_accuracy"), make_objective("model_bytes", flash),
-            make_objective("peak_act_bytes", ram), make_objective("mcu_latency_ms", args.latency_ms))
+    objs = (make_objective("val_accuracy"), make_objective("model_bytes", parse_quantity(args.flash)),
+            make_objective("peak_act_bytes", parse_quantity(args.ram)),
+            make_objective("mcu_latency_ms", args.latency_ms))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    cache = TimingCache(Path(args.store + ".timing.json"))
     t_all = time.perf_counter()
     rows, csv_rows, strategies = [], [], {}
     with Store(args.store) as store:
-        for law, label, formats in RUNS:
-            options = dict(LAWS[law], reference=REFERENCE)
-            spec = EvaluatorSpec("resnet8", {"formats": formats}, "fashion-mnist", task_opts,
-                                 recipe, objs, needed_providers(objs, ["test_accuracy"]))
-            ev = Evaluator(spec)
-            pb = Problem(ev.space, objs, ev.task, recipe)
-            t0 = time.perf_counter()
-            res = run_search(store, pb, ev, "narrow", options, args.seed,
-                             Budget(evaluations=args.models), experiment="narrow-precision")
-            ok = [e for e in res.evaluations if e.status == "ok"]
-            best = max(ok, key=lambda e: e.value("val_accuracy"))
-            g = best.genotype
-            fmts = sorted({v for k, v in g.items() if k.startswith("fmt_")}) or ["fp32"]
-            st = res.stats
-            rows.append({
-                "law": law, "config": label, "best_val": best.value("val_accuracy"),
-                "best_test": best.value("test_accuracy"),
-                "bytes": best.value("model_bytes"), "ram": best.value("peak_act_bytes"),
-                "lat": best.value("mcu_latency_ms"), "macs": best.value("macs"),
-                "widths": "-".join(f"{g[f'c{i}']}/{g[f'm{i}']}" for i in range(1, int(g["stacks"]) + 1)),
-                "formats": ",".join(fmts), "trained": st["trained"], "sampled": st["sampled"],
-                "rejected": st["rejected"], "rej_flash": st["rejected_flash"],
-                "rej_ram": st["rejected_ram"], "rej_lat": st["rejected_latency"],
-                "reused": sum(bool(e.cached) for e in res.evaluations),
-                "frac": st["rejected_fraction"], "train_s": st["train_seconds"],
-                "saved_s": st.get("est_train_seconds_saved", float("nan")),
-                "wall": time.perf_counter() - t0, "mean_val": np.mean([e.value("val_accuracy") for e in ok]),
-            })
-            for e in res.evaluations:
-                csv_rows.append({"law": law, "config": label, "seq": e.seq, "status": e.status,
-                                 "val_accuracy": e.value("val_accuracy"),
-                                 "test_accuracy": e.value("test_accuracy"),
-                                 "model_bytes": e.value("model_bytes"),
-                                 "peak_act_bytes": e.value("peak_act_bytes"),
-                                 "mcu_latency_ms": e.value("mcu_latency_ms"), "macs": e.value("macs"),
-                                 "train_s": e.train_s, "reused": bool(e.cached), "device": e.device,
-                                 "genotype": " ".join(f"{k}={v}" for k, v in e.genotype.items())})
-            # the same strategy, replayed (deterministic), to list what it rejected
-            strat = get_strategy("narrow").create(pb, args.seed, options)
-            strat.ask(args.models)
-            strat.tell([_obs(pb, e) for e in res.evaluations])
-            strategies[(law, label)] = (strat, ev)
-            print(f"{law} {label}: best val {best.value('val_accuracy'):.4f} "
-                  f"({time.perf_counter() - t0:.0f} s)", flush=True)
+        for seed in args.seeds:
+            for law, label, formats in RUNS:
+                options = dict(LAWS[law], reference=REFERENCE)
+                spec = EvaluatorSpec("resnet8", {"formats": formats}, "fashion-mnist", task_opts,
+                                     recipe, objs, needed_providers(objs, ["test_accuracy"]))
+                ev = Evaluator(spec)
+                pb = Problem(ev.space, objs, ev.task, recipe)
+                t0 = time.perf_counter()
+                res = run_search(store, pb, ev, "narrow", options, seed,
+                                 Budget(evaluations=args.models), experiment="narrow-precision")
+                wall = time.perf_counter() - t0
+                # the same strategy, replayed (deterministic), to list what it rejected
+                strat = get_strategy("narrow").create(pb, seed, options)
+                strat.ask(args.models)
+                strat.tell([_obs(pb, e) for e in res.evaluations])
+                if strat.counts["rejected"] != res.stats["rejected"]:
+                    raise RuntimeError(f"replayed strategy rejected {strat.counts['rejected']}, "
+                                       f"the run {res.stats['rejected']}: not deterministic")
+                saved, n_timed = 0.0, 0
+                for g, _reason, _macs in strat.rejected:
+                    key = _step_key(ev, g, args)
+                    hit = cache.get("steps", key)
+                    if hit is None:
+                        st = time_training_steps(ev.space, g, ev.task, recipe, seed, args.time_steps)
+                        hit = dict(asdict(st), train_seconds=st.train_seconds)
+                        cache.put("steps", key, hit)
+                        n_timed += 1
+                    saved += hit["train_seconds"]
+                rows.append(_row(law, label, seed, res, saved, wall))
+                csv_rows += [_csv_row(law, label, seed, e) for e in res.evaluations]
+                strategies[(law, label, seed)] = (strat, ev)
+                print(f"seed {seed} {law} {label}: best val {rows[-1]['best_val']:.4f} "
+                      f"({wall:.0f} s search, {n_timed} rejected newly step-timed, "
+                      f"{time.perf_counter() - t0 - wall:.0f} s)", flush=True)
 
-        # reference model and timed rejected candidates: trained without bounds
+        # reference model (per seed) and rejected candidates trained in full: no bounds
         free = (make_objective("val_accuracy"),)
         last_label = list(CONFIGS)[-1]
-        strat, ev_c = strategies[("plain", last_label)]
         spec_free = EvaluatorSpec("resnet8", {"formats": CONFIGS[last_label]}, "fashion-mnist",
                                   task_opts, recipe, free, needed_providers(free, ["test_accuracy"]))
         ev_free = Evaluator(spec_free)
-        ref_g = dict(REFERENCE, **{v.name: "fp32" for v in ev_free.space.variables
-                                   if v.name.startswith("fmt_")})
-        ref_ev = ev_free.evaluate(ev_free.space.make(ref_g), args.seed)
-        ref_arch = ev_free.space.arch(ev_free.space.make(ref_g))
-        reference = {"val": ref_ev.value("val_accuracy"), "test": ref_ev.value("test_accuracy"),
-                     "bytes": float(costs.model_bytes(ref_arch)),
-                     "ram": float(costs.peak_activation_bytes(ref_arch)), "train_s": ref_ev.train_seconds}
+        ref_g = ev_free.space.make(dict(REFERENCE, **{v.name: "fp32" for v in ev_free.space.variables
+                                                      if v.name.startswith("fmt_")}))
+        ref_arch = ev_free.space.arch(ref_g)
+        reference = {"bytes": float(costs.model_bytes(ref_arch)),
+                     "ram": float(costs.peak_activation_bytes(ref_arch)), "runs": {}}
+        for seed in args.seeds:
+            reference["runs"][seed] = _full(cache, ev_free, ref_g, seed)
         timed = []
+        seed0 = args.seeds[0]
+        strat, ev_c = strategies[("plain", last_label, seed0)]
         rejected = sorted(strat.rejected, key=lambda r: r[2])
         if args.time_rejected and rejected:
             picks = np.unique(np.linspace(0, len(rejected) - 1, args.time_rejected).round().astype(int))
             for i in picks:
                 g, reason, macs = rejected[int(i)]
-                e = ev_free.evaluate(g, args.seed)
-                timed.append((reason, macs, e.train_seconds, strat.estimate_train_seconds(macs)))
-                print(f"timed rejected ({reason}, {macs / 1e6:.2f} M MACs): {e.train_seconds:.1f} s",
-                      flush=True)
+                full = _full(cache, ev_free, g, seed0)
+                step = cache.get("steps", _step_key(ev_c, g, args))
+                timed.append((reason, macs, full["train_s"], step["train_seconds"],
+                              strat.estimate_train_seconds(macs)))
+                print(f"timed rejected ({reason}, {macs / 1e6:.2f} M MACs): {full['train_s']:.1f} s "
+                      f"in full, {step['train_seconds']:.1f} s step-timed", flush=True)
     total = time.perf_counter() - t_all
     write_csv(out / "evaluations.csv", csv_rows)
     write_report(out / "README.md", args, rows, reference, timed, strategies, total, csv_rows)
     print(f"wrote {out / 'README.md'} ({total:.0f} s)")
+
+
+def _step_key(ev: Evaluator, g: Genotype, args) -> str:
+    """Cache key of a step timing: architecture, timed steps, training-set size, recipe."""
+    return f"{ev.arch_key(g)}|{args.time_steps}|{args.train_size}|{ev.spec.recipe.to_json()}"
+
+
+def _full(cache: TimingCache, ev: Evaluator, g: Genotype, seed: int) -> dict:
+    """Train ``g`` in full (outside the engine), or replay the cached result."""
+    key = ev.cache_key(g, seed)
+    hit = cache.get("full", key)
+    if hit is None:
+        e = ev.evaluate(g, seed)
+        hit = {"val": e.value("val_accuracy"), "test": e.value("test_accuracy"),
+               "train_s": e.train_seconds, "device": e.device}
+        cache.put("full", key, hit)
+    return hit
+
+
+def _row(law, label, seed, res, saved, wall) -> dict:
+    ok = [e for e in res.evaluations if e.status == "ok"]
+    best = max(ok, key=lambda e: e.value("val_accuracy"))
+    g = best.genotype
+    st = res.stats
+    return {
+        "law": law, "config": label, "seed": seed, "best_val": best.value("val_accuracy"),
+        "best_test": best.value("test_accuracy"), "bytes": best.value("model_bytes"),
+        "ram": best.value("peak_act_bytes"), "lat": best.value("mcu_latency_ms"),
+        "macs": best.value("macs"),
+        "widths": "-".join(f"{g[f'c{i}']}/{g[f'm{i}']}" for i in range(1, int(g["stacks"]) + 1)),
+        "formats": ",".join(sorted({v for k, v in g.items() if k.startswith("fmt_")}) or ["fp32"]),
+        "trained": st["trained"], "sampled": st["sampled"], "rejected": st["rejected"],
+        "rej_flash": st["rejected_flash"], "rej_ram": st["rejected_ram"],
+        "rej_lat": st["rejected_latency"], "reused": sum(bool(e.cached) for e in res.evaluations),
+        "train_s": st["train_seconds"], "saved_s": saved, "wall": wall,
+        "mean_val": float(np.mean([e.value("val_accuracy") for e in ok])),
+    }
+
+
+def _csv_row(law, label, seed, e) -> dict:
+    return {"law": law, "config": label, "seed": seed, "seq": e.seq, "status": e.status,
+            "val_accuracy": e.value("val_accuracy"), "test_accuracy": e.value("test_accuracy"),
+            "model_bytes": e.value("model_bytes"), "peak_act_bytes": e.value("peak_act_bytes"),
+            "mcu_latency_ms": e.value("mcu_latency_ms"), "macs": e.value("macs"),
+            "train_s": e.train_s, "reused": bool(e.cached), "device": e.device,
+            "genotype": " ".join(f"{k}={v}" for k, v in e.genotype.items())}
 
 
 def _obs(pb, e):
@@ -166,86 +294,176 @@ def write_csv(path: Path, rows: list[dict]) -> None:
         w.writerows(rows)
 
 
+def _ms(values) -> str:
+    """``mean ± sample std`` (ddof 1) of a list, or the single value."""
+    v = np.asarray(values, dtype=float)
+    return f"{v.mean():.4f}" if len(v) < 2 else f"{v.mean():.4f} ± {v.std(ddof=1):.4f}"
+
+
 def write_report(path, args, rows, reference, timed, strategies, total, csv_rows) -> None:
     cmd = " ".join(["python bench/narrow_precision.py"] + sys.argv[1:])
+    seeds = list(args.seeds)
     device = csv_rows[0]["device"] if csv_rows else "?"
     lat_src = next(iter(strategies.values()))[0].latency_source
-    compute = (sum(c["train_s"] for c in csv_rows if not c["reused"]) + reference["train_s"]
-               + sum(t[2] for t in timed))
+    compute = (sum(c["train_s"] for c in csv_rows if not c["reused"])
+               + sum(r["train_s"] for r in reference["runs"].values()) + sum(t[2] for t in timed))
+    groups = {}
+    for r in rows:
+        groups.setdefault((r["law"], r["config"]), []).append(r)
     L = ["# Narrow-space search with reduced-precision formats (Fashion-MNIST, resnet8)", "",
          f"Command: `{cmd}` (this invocation: {total / 60:.1f} min wall; evaluations already in "
-         "the store are replayed, not retrained. Training time of all the networks in the tables, "
-         f"each counted once, on 2 CPU cores shared with other jobs: {compute / 60:.1f} min).", "",
+         "the store, and timings already in `<store>.timing.json`, are replayed, not redone. "
+         "Training time of all the networks in the tables, each counted once, on 2 CPU cores "
+         f"shared with other jobs: {compute / 60:.1f} min).", "",
          f"Setup: task fashion-mnist, train/val/test = {args.train_size}/{args.val_size}/"
          f"{args.test_size} images (28x28), recipe {args.epochs} epochs, batch 32, Adam 3e-3, "
-         f"cosine, 1 thread; {args.models} models trained per configuration; seed {args.seed}. "
+         f"cosine, 1 thread; {args.models} models trained per configuration and seed; seeds "
+         f"{', '.join(map(str, seeds))} (the seed drives both the sampling and the training). "
          f"Bounds (checked by the strategy before training): flash = model_bytes <= {args.flash}, "
          f"RAM = peak_act_bytes <= {args.ram}, latency <= {args.latency_ms:g} ms "
          f"({lat_src}). Sampling laws centred on the reference ResNet-8 at half width "
          "(8/8-16/16-32/32 channels, 3x3 kernels, fp32), default narrow options; the "
          "'memory-scaled' law adds `memory_scaling = true` (width targets times "
          "sqrt(reference bits / candidate bits)), which leaves fp32-only candidates unchanged, so "
-         "(a) is run once. 'Models trained' includes networks the engine reused from an identical "
-         "network trained in another configuration's run (same architecture, task, recipe, seed; "
-         "column 'reused').", "",
+         "(a) is run once per seed. 'Models trained' includes networks the engine reused from an "
+         "identical network trained in another configuration's run (same architecture, task, "
+         "recipe, seed; column 'reused').", "",
          "Accuracy is measured (trained on " + device + ", emulated formats on weights and "
          "activations, validation split for selection, test split reported); bytes, RAM and "
-         "MACs are modelled (analytic cost formulas), latency modelled (MCU model).", "",
+         "MACs are modelled (analytic cost formulas), latency modelled (MCU model). "
+         "'±' is the sample standard deviation over seeds (ddof 1).", "",
          "## Best accuracy at the same memory bound", "",
-         "| sampling law | configuration | models trained | reused | best val acc | its test acc | mean val acc | "
-         "model bytes | peak act bytes | MCU ms | MACs | widths c/m per kept stack | formats |",
-         "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
-         f"| - | reference (fp32, breaks the flash bound) | 1 | 0 | {reference['val']:.4f} | "
-         f"{reference['test']:.4f} | - | {reference['bytes']:.0f} | {reference['ram']:.0f} | - | - | "
-         "8/8-16/16-32/32 | fp32 |"]
+         "| sampling law | configuration | best val acc per seed (" + " / ".join(map(str, seeds))
+         + ") | best val acc, mean ± std | its test acc per seed | its test acc, mean ± std | "
+         "models trained (reused) | rejected (flash / RAM / latency), summed |",
+         "|---|---|---|---|---|---|---|---|"]
+    ref_runs = [reference["runs"][s] for s in seeds]
+    L.append("| - | reference (fp32, breaks the flash bound) | "
+             + " / ".join(f"{r['val']:.4f}" for r in ref_runs) + f" | {_ms([r['val'] for r in ref_runs])} | "
+             + " / ".join(f"{r['test']:.4f}" for r in ref_runs) + f" | {_ms([r['test'] for r in ref_runs])} | "
+             f"{len(seeds)} (0) | - |")
+    for (law, label), g in groups.items():
+        L.append(f"| {law} | {label} | " + " / ".join(f"{r['best_val']:.4f}" for r in g)
+                 + f" | {_ms([r['best_val'] for r in g])} | "
+                 + " / ".join(f"{r['best_test']:.4f}" for r in g)
+                 + f" | {_ms([r['best_test'] for r in g])} | "
+                 f"{sum(r['trained'] for r in g):.0f} ({sum(r['reused'] for r in g)}) | "
+                 f"{sum(r['rejected'] for r in g):.0f} ({sum(r['rej_flash'] for r in g):.0f} / "
+                 f"{sum(r['rej_ram'] for r in g):.0f} / {sum(r['rej_lat'] for r in g):.0f}) |")
+    L += ["", f"Reference: model bytes {reference['bytes']:.0f}, peak activation bytes "
+          f"{reference['ram']:.0f} (flash bound {parse_quantity(args.flash):.0f}).", "",
+          "### The best network of each run", "",
+          "| sampling law | configuration | seed | best val acc | its test acc | mean val acc of the "
+          "run | model bytes | peak act bytes | MCU ms | MACs | widths c/m per kept stack | formats |",
+          "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        L.append(f"| {r['law']} | {r['config']} | {r['trained']:.0f} | {r['reused']} | {r['best_val']:.4f} | {r['best_test']:.4f} | "
-                 f"{r['mean_val']:.4f} | {r['bytes']:.0f} | {r['ram']:.0f} | {r['lat']:.1f} | "
-                 f"{r['macs'] / 1e6:.2f} M | {r['widths']} | {r['formats']} |")
-    L += ["", "## Rejection before training", "",
-          "| sampling law | configuration | sampled | rejected (flash / RAM / latency) | fraction rejected | "
-          "trained | training s (measured) | training s saved (modelled) |",
+        L.append(f"| {r['law']} | {r['config']} | {r['seed']} | {r['best_val']:.4f} | "
+                 f"{r['best_test']:.4f} | {r['mean_val']:.4f} | {r['bytes']:.0f} | {r['ram']:.0f} | "
+                 f"{r['lat']:.1f} | {r['macs'] / 1e6:.2f} M | {r['widths']} | {r['formats']} |")
+    L += ["", "## Rejection before training (summed over seeds)", "",
+          "| sampling law | configuration | sampled | rejected (flash / RAM / latency) | fraction "
+          "rejected | trained | training s of the trained (measured) | training s saved "
+          "(measured, step-timed) |",
           "|---|---|---|---|---|---|---|---|"]
-    for r in rows:
-        L.append(f"| {r['law']} | {r['config']} | {r['sampled']:.0f} | {r['rejected']:.0f} ({r['rej_flash']:.0f} / "
-                 f"{r['rej_ram']:.0f} / {r['rej_lat']:.0f}) | {r['frac']:.3f} | {r['trained']:.0f} | "
-                 f"{r['train_s']:.0f} | {r['saved_s']:.0f} |")
+    for (law, label), g in groups.items():
+        s, rj = sum(r["sampled"] for r in g), sum(r["rejected"] for r in g)
+        L.append(f"| {law} | {label} | {s:.0f} | {rj:.0f} ({sum(r['rej_flash'] for r in g):.0f} / "
+                 f"{sum(r['rej_ram'] for r in g):.0f} / {sum(r['rej_lat'] for r in g):.0f}) | "
+                 f"{rj / max(s, 1):.3f} | {sum(r['trained'] for r in g):.0f} | "
+                 f"{sum(r['train_s'] for r in g):.0f} | {sum(r['saved_s'] for r in g):.0f} |")
     L += ["", "\"Sampled\" counts distinct architectures drawn; every rejected one failed a bound "
-          "and was never built or trained. The saving is *modelled*: a least-squares line of "
-          "measured training seconds against MACs over the trained candidates of the same run, "
-          "summed over the rejected candidates' MACs (it would have cost that much to train them "
-          "all instead). Check of that model: candidates rejected in configuration (c) "
-          "(plain law), trained anyway and timed:", "",
-          "| rejected by | MACs | measured training s | modelled s |", "|---|---|---|---|"]
-    for reason, macs, secs, est in timed:
+          "and was never trained by the search. The saving is *measured*: after the search, each "
+          f"rejected candidate was built and run for {args.time_steps} minibatches of the same "
+          "recipe (after 3 warm-up steps, same batches and optimiser, 1 thread, pinned core); "
+          "the mean time per step times the recipe's number of steps, plus one timed evaluation "
+          "batch scaled to the validation and test splits, is its estimated training time; the "
+          "column sums these estimates (what training all rejected candidates would have "
+          "cost). Training times of the trained candidates were measured in full while other "
+          "jobs shared the machine, so both columns carry contention noise. Check of the "
+          f"step-timed estimate: candidates rejected in configuration (c) (plain law, seed "
+          f"{seeds[0]}), trained in full and timed; last column the least-squares line of "
+          "training seconds vs MACs the strategy reports (`est_train_seconds_saved`, modelled), "
+          "which the step timing replaces:", "",
+          "| rejected by | MACs | measured, full training s | step-timed estimate s | "
+          "estimate / full | linear MACs model s |", "|---|---|---|---|---|---|"]
+    for reason, macs, secs, step, lin in timed:
         L.append(f"| {reason.replace('rejected_', '')} | {macs / 1e6:.2f} M | {secs:.1f} | "
-                 f"{est:.1f} |")
+                 f"{step:.1f} | {step / secs:.2f} | {lin:.1f} |")
     if timed:
-        ratio = np.mean([secs / est for _, _, secs, est in timed])
-        L += ["", f"Measured / modelled training time of these: {ratio:.2f} on average (the line "
-              "is fitted on times measured earlier, under different load from other jobs, and "
-              "extrapolates beyond the MACs of the feasible candidates; read the modelled "
-              "saving as an estimate within that factor)."]
-    L += ["", "## Reading", ""]
-    for law in dict.fromkeys(r["law"] for r in rows):
-        best = {r["config"][:3]: r for r in rows if r["law"] == law or r["config"].startswith("(a)")}
-        parts = ", ".join(f"{k} {v['best_val']:.4f} (test {v['best_test']:.4f})"
-                          for k, v in sorted(best.items()))
-        L.append(f"- {law} law: best validation accuracy {parts}.")
+        ratio = np.mean([step / secs for _, _, secs, step, _ in timed])
+        L += ["", f"Step-timed estimate / full measured training time: {ratio:.2f} on average "
+              f"over these {len(timed)} (timed at different moments on a shared machine)."]
+    L += ["", "## Reading", ""] + reading(groups, seeds, rows, csv_rows, args)
+    L += ["", "Per-evaluation data: `evaluations.csv` (one row per trained network, with its "
+          "seed).", ""]
+    Path(path).write_text("\n".join(L))
+
+
+def reading(groups, seeds, rows, csv_rows, args) -> list[str]:
+    """Plain statements computed from the numbers: does (c) beat (b) and (a), beyond the spread."""
+    L = []
+    by = {(law, label[:3]): [r["best_val"] for r in g] for (law, label), g in groups.items()}
+    a = by[("plain", "(a)")]
+    for law in LAWS:
+        if (law, "(c)") not in by:
+            continue
+        c, b = np.array(by[(law, "(c)")]), np.array(by[(law, "(b)")])
+        parts = []
+        for name, other in (("(b)", b), ("(a)", np.array(a))):
+            d = c - other
+            spread = max(c.std(ddof=1), other.std(ddof=1)) if len(seeds) > 1 else float("nan")
+            verdict = ("spread unknown with one seed" if math.isnan(spread) else
+                       "larger than" if abs(d.mean()) > spread else "not larger than")
+            parts.append(f"(c) - {name} = {d.mean():+.4f} on average (per seed "
+                         + ", ".join(f"{x:+.4f}" for x in d)
+                         + f"; (c) higher in {int((d > 0).sum())} of {len(d)} seeds), "
+                         f"{verdict} the spread over seeds (larger std of the two: {spread:.4f})")
+        L.append(f"- {law} law: best val acc (a) {_ms(a)}, (b) {_ms(b)}, (c) {_ms(c)}; "
+                 + "; ".join(parts) + ".")
+    custom = [f for f in CONFIGS[list(CONFIGS)[-1]] if f not in CONFIGS[list(CONFIGS)[1]]]
+    for law in LAWS:
+        runs_c = {r["seed"]: r for r in rows if r["law"] == law and r["config"].startswith("(c)")}
+        if not runs_c:
+            continue
+        runs_b = {r["seed"]: r for r in rows if r["law"] == law and r["config"].startswith("(b)")}
+        uses = [s for s, r in runs_c.items() if set(r["formats"].split(",")) & set(custom)]
+        same = [s for s, r in runs_c.items() if s in runs_b and all(
+            r[k] == runs_b[s][k] for k in ("widths", "formats", "bytes", "ram", "macs"))]
+        L.append(f"- {law} law: the best network of (c) uses a custom format "
+                 f"({' or '.join(custom)}) in {len(uses)} of {len(runs_c)} seeds"
+                 + (f" (seed {', '.join(map(str, uses))})" if uses else "")
+                 + (f"; in seed {', '.join(map(str, same))} it is the same network as the best of "
+                    "(b) (fp16/fp32 only, trained once and reused)" if same else "") + ".")
+    by_law = {law: np.mean(by[(law, "(c)")]) - np.mean(by[(law, "(b)")])
+              for law in LAWS if (law, "(c)") in by}
+    law_b = max(by_law, key=lambda law: np.mean(by[(law, "(b)")]))
+    b_best = by[(law_b, "(b)")]
+    d_ba = np.mean(b_best) - np.mean(a)
+    spread_ba = max(np.std(b_best, ddof=1), np.std(a, ddof=1))
+    L.append(f"- In short, over {len(seeds)} seeds: (c) custom formats "
+             + ("do not beat" if max(by_law.values()) <= 0 or all(
+                 abs(d) <= max(np.std(by[(law, '(c)')], ddof=1), np.std(by[(law, '(b)')], ddof=1))
+                 for law, d in by_law.items()) else "beat")
+             + " (b) fp16 by more than the spread over seeds under either law (mean difference "
+             + ", ".join(f"{d:+.4f} {law}" for law, d in by_law.items())
+             + f"); (b) fp32 + fp16 under the {law_b} law is {d_ba:+.4f} above (a) fp32-only "
+             f"(mean {np.mean(b_best):.4f} vs {np.mean(a):.4f}), "
+             + ("more" if abs(d_ba) > spread_ba else "not more")
+             + f" than the spread ({spread_ba:.4f}). With {len(seeds)} seeds and "
+             f"{args.models} models per run this is a measured direction, not a significance test.")
     tot_s = sum(r["sampled"] for r in rows)
     tot_r = sum(r["rejected"] for r in rows)
     flash, ram = parse_quantity(args.flash), parse_quantity(args.ram)
     broke = sum(1 for c in csv_rows if c["model_bytes"] > flash or c["peak_act_bytes"] > ram
                 or c["mcu_latency_ms"] > args.latency_ms)
-    L += [f"- Over all runs {tot_r:.0f} of {tot_s:.0f} sampled candidates ({tot_r / tot_s:.0%}) "
-          f"were rejected before training; {broke} of the {len(csv_rows)} trained candidates "
-          "broke a bound.",
-          "- One seed and 8 models per configuration: differences of about 1 % are within the "
-          "spread between seeds one would expect at this budget; the table shows the direction "
-          "of the effect, not its size with a confidence interval."]
-    L += ["", "Per-evaluation data: `evaluations.csv`. Training times were measured on a shared "
-          "machine (other jobs running), so they carry contention noise.", ""]
-    Path(path).write_text("\n".join(L))
+    saved = sum(r["saved_s"] for r in rows)
+    spent = sum(r["train_s"] for r in rows)
+    L.append(f"- Over all runs {tot_r:.0f} of {tot_s:.0f} sampled candidates ({tot_r / tot_s:.0%}) "
+             f"were rejected before training; {broke} of the {len(csv_rows)} trained candidates "
+             f"broke a bound. Training them all would have cost about {saved / 60:.0f} min more "
+             f"(step-timed) on top of the {spent / 60:.0f} min spent on the trained ones "
+             "(runs counted separately, reused networks included).")
+    return L
 
 
 if __name__ == "__main__":
