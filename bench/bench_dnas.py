@@ -38,7 +38,7 @@ from moo_nas.dnas.mixed_precision import attach  # noqa: E402
 from moo_nas.dnas.search import SearchTrainer, init_from_importance  # noqa: E402
 from moo_nas.dnas.supernet import MaskedNet  # noqa: E402
 from moo_nas.spaces import make_space  # noqa: E402
-from moo_nas.training import Recipe, _optimizer, host_device  # noqa: E402
+from moo_nas.training import Recipe, host_device, make_optimizer  # noqa: E402
 
 
 def digits32() -> Task:
@@ -50,7 +50,7 @@ def digits32() -> Task:
 
 def _plain_stepper(module: torch.nn.Module, recipe: Recipe, total: int):
     """One step of :func:`moo_nas.training.train_epochs` (same optimiser, loss, schedule)."""
-    opt = _optimizer(recipe, [p for p in module.parameters() if p.requires_grad])
+    opt = make_optimizer(recipe, [p for p in module.parameters() if p.requires_grad])
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, total)
 
     def step(x: torch.Tensor, y: torch.Tensor) -> None:

@@ -95,7 +95,10 @@ def host_device() -> str:
     return f"cpu:{name}"
 
 
-def _optimizer(recipe: Recipe, params) -> torch.optim.Optimizer:
+def make_optimizer(recipe: Recipe, params) -> torch.optim.Optimizer:
+    """The recipe's optimiser over ``params`` (``adam``, ``adamw``, or ``sgd`` with Nesterov
+    momentum 0.9; the recipe's learning rate and weight decay); used by :func:`train` and by
+    the DNAS search for the network weights."""
     if recipe.optimizer == "adam":
         return torch.optim.Adam(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
     if recipe.optimizer == "adamw":
@@ -124,7 +127,7 @@ def train_epochs(module: nn.Module, task: Task, recipe: Recipe, seed: int,
     is called after every optimiser step.  Raises :class:`TrainingDiverged` on a NaN loss.
     """
     gen = torch.Generator().manual_seed(seed)
-    opt = _optimizer(recipe, [p for p in module.parameters() if p.requires_grad])
+    opt = make_optimizer(recipe, [p for p in module.parameters() if p.requires_grad])
     n = len(task.y_train)
     steps_per_epoch = max(1, math.ceil(n / recipe.batch_size))
     total = recipe.epochs * steps_per_epoch

@@ -50,9 +50,21 @@ class ChannelMask(nn.Module):
         super().__init__()
         self.grid = tuple(int(g) for g in grid)
         self.theta = nn.Parameter(torch.ones(self.grid[-1]))
+        self._hard: tuple[torch.Tensor, int, torch.Tensor] | None = None
 
     def hard(self) -> torch.Tensor:
-        """The binary mask of the channels kept (no gradient)."""
+        """The binary mask of the channels kept (no gradient).
+
+        Recomputed only when ``theta`` changed (another tensor, or its in-place version
+        counter moved), so the forward pass and the cost terms of one step share one top-n
+        selection."""
+        theta = self.theta
+        c = self._hard
+        if c is None or c[0] is not theta or c[1] != theta._version:
+            c = self._hard = (theta, theta._version, self._select())
+        return c[2]
+
+    def _select(self) -> torch.Tensor:
         with torch.no_grad():
             theta = self.theta.detach()
             n = grid_ceil(int((theta > THRESHOLD).sum()), self.grid)
@@ -138,7 +150,12 @@ class DepthGates(nn.Module):
 
 def clamp_(module: nn.Module) -> None:
     """Clip every mask parameter of ``module`` to [0, 1] (call after each optimiser step)."""
+    clamp_params_([m.theta for m in module.modules()
+                   if isinstance(m, (ChannelMask, KernelMask, DepthGates))])
+
+
+def clamp_params_(params: Sequence[torch.Tensor]) -> None:
+    """Clip the given mask parameters to [0, 1] in place."""
     with torch.no_grad():
-        for m in module.modules():
-            if isinstance(m, (ChannelMask, KernelMask, DepthGates)):
-                m.theta.clamp_(0.0, 1.0)
+        for p in params:
+            p.clamp_(0.0, 1.0)

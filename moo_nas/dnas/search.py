@@ -20,11 +20,15 @@ import torch.nn.functional as F
 from ..data import Task
 from ..errors import UserError
 from ..space import SearchSpace
-from ..training import Recipe, TrainingDiverged, _optimizer, accuracy
+from ..training import Recipe, TrainingDiverged, accuracy, make_optimizer
 from .export import Exported, export
 from .loss import ComplexityLoss, LossConfig, cost_function
-from .masks import clamp_
+from .masks import clamp_params_
 from .supernet import MaskedNet
+
+
+#: steps after which the mask step size has fallen to 1/sqrt(2) of ``mask_lr``
+MASK_LR_T0 = 25.0
 
 
 @dataclass(frozen=True)
@@ -60,7 +64,8 @@ class PointResult:
 class SearchTrainer:
     """One optimisation step at a time: weights with the recipe's optimiser and schedule over
     ``total_steps``, and, with ``train_masks``, the search parameters (Adam without momentum,
-    so the push stops as soon as a constraint is met; ``mask_lr``; clipped to [0, 1])."""
+    so the push stops as soon as a constraint is met; binary masks: step
+    ``mask_lr / sqrt(1 + t / T0)``, see :data:`MASK_LR_T0`, clipped to [0, 1])."""
 
     def __init__(self, net: MaskedNet, recipe: Recipe, total_steps: int, train_masks: bool,
                  aux_weight: float = 1.0, closs: ComplexityLoss | None = None,
@@ -68,9 +73,22 @@ class SearchTrainer:
         self.net, self.recipe, self.aux_weight, self.closs = net, recipe, aux_weight, closs
         self.train_masks = train_masks
         net.set_masks_trainable(train_masks)
-        self.opt = _optimizer(recipe, [p for p in net.weight_parameters() if p.requires_grad])
+        self.opt = make_optimizer(recipe, [p for p in net.weight_parameters() if p.requires_grad])
         masks = [p for p in net.mask_parameters() if p.requires_grad] if train_masks else []
-        self.mopt = torch.optim.Adam(masks, lr=mask_lr, betas=(0.0, 0.999)) if masks else None
+        # many tiny tensors: the multi-tensor (foreach) update avoids a Python loop per mask
+        self.mopt = (torch.optim.Adam(masks, lr=mask_lr, betas=(0.0, 0.999), foreach=True)
+                     if masks else None)
+        # Adam's normalisation turns the zero-mean task-gradient noise on a mask into steps of
+        # about ``mask_lr`` each, so over a long search (>~1000 steps) masks random-walk across
+        # the threshold and the network drifts far below its memory target even with no cost
+        # pressure; an inverse-square-root decay of the mask step keeps the first pushes
+        # intact and bounds that drift (variance ~ lr^2 T0 ln(1 + steps / T0)).  The
+        # mixed-precision logits (softmax, no threshold) keep the constant step.
+        binary = net.precision is None
+        self.msched = (torch.optim.lr_scheduler.LambdaLR(
+            self.mopt, lambda t: (1.0 + t / MASK_LR_T0) ** -0.5 if binary else 1.0)
+            if self.mopt is not None else None)
+        self._clamped = masks if binary else []
         self.sched = (torch.optim.lr_scheduler.CosineAnnealingLR(self.opt, max(1, total_steps))
                       if recipe.schedule == "cosine" else None)
         self.names = closs.names if closs is not None else ()
@@ -96,7 +114,8 @@ class SearchTrainer:
         self.opt.step()
         if self.mopt is not None:
             self.mopt.step()
-            clamp_(net)
+            self.msched.step()
+            clamp_params_(self._clamped)
         if self.sched is not None:
             self.sched.step()
         self.steps += 1

@@ -92,6 +92,12 @@ class MaskedNet(nn.Module):
         self.precision = None  # set by mixed_precision.attach
         self.aux_logits: list[torch.Tensor] = []
         self._cost_cache: dict[tuple, dict[str, tuple[float, torch.Tensor]]] = {}
+        # tensors to drop after each op (their last use), as SpecNet does, so the forward pass
+        # holds no more activations alive than the plain seed network
+        last = {t: i for i, op in enumerate(self.union.ops) for t in op.inputs}
+        keep = set(self.exit_outputs)
+        self._release = [tuple({t for t in op.inputs if last[t] == i and t not in keep})
+                         for i, op in enumerate(self.union.ops)]
 
     # ------------------------------------------------------------------ parameters
     def mask_parameters(self) -> Iterator[nn.Parameter]:
@@ -158,7 +164,7 @@ class MaskedNet(nn.Module):
         tmask: dict[str, torch.Tensor | None] = {"input": None}
         self.aux_logits = []
         selected = int(torch.argmax(depth))
-        for op in self.union.ops:
+        for op, release in zip(self.union.ops, self._release):
             src = tensors[op.inputs[0]]
             exit_ = self._exit_of.get(op.name)
             if exit_ is not None and exit_ != selected:
@@ -194,6 +200,8 @@ class MaskedNet(nn.Module):
                 afmt = self._formats[op.name][1]
                 if not afmt.is_identity:
                     y = afmt.quantize(y)
+            for t in release:
+                del tensors[t], tmask[t]
             tensors[op.output] = y
             tmask[op.output] = m
         last = len(self.exit_outputs) - 1
@@ -263,7 +271,7 @@ class MaskedNet(nn.Module):
         kernels = [m.effective() for m in self.kernel_masks.values()]
         depth = self.depth_gates() if self.depth_gates is not None else torch.ones(1)
         state = torch.stack(counts + kernels + list(depth)) if counts or kernels else depth
-        key = (tuple(names), tuple(round(float(v), 6) for v in state.detach()))
+        key = (tuple(names), tuple(round(v, 6) for v in state.detach().tolist()))
         if key not in self._cost_cache:
             if len(self._cost_cache) > 4096:
                 self._cost_cache.clear()

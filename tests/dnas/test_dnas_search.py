@@ -14,6 +14,7 @@ from moo_nas.spaces import make_space
 from moo_nas.training import Recipe, accuracy
 
 RECIPE = Recipe(epochs=1, batch_size=64, lr=3e-3)
+MPS_OPTS = {"formats": ["int2", "int4", "int8", "fp32"], "per_layer_formats": True}
 
 
 @pytest.fixture(scope="module")
@@ -73,3 +74,26 @@ def test_impossible_target_is_a_user_error(task, warm):
     net = MaskedNet(warm.space, warm.plan)
     with pytest.raises(UserError, match="raise the target"):
         enforce_memory(net, LossConfig(memory_target=1e-4))
+
+
+def test_mask_step_decays_for_binary_masks_only(task):
+    """Adam without momentum turns gradient noise into steps of ~mask_lr: binary masks get the
+    decaying step mask_lr / sqrt(1 + t / T0) so a long search does not random-walk them."""
+    from moo_nas.dnas.mixed_precision import attach
+    from moo_nas.dnas.search import MASK_LR_T0, SearchTrainer
+
+    space = make_space("digits-cnn", task.input_shape, task.num_classes)
+    torch.manual_seed(0)
+    net = MaskedNet(space)
+    trainer = SearchTrainer(net, RECIPE, 100, True, mask_lr=0.05)
+    x, y = task.x_train[:32], task.y_train[:32]
+    for _ in range(40):
+        trainer.step(x, y)
+    assert trainer.mopt.param_groups[0]["lr"] == pytest.approx(0.05 / (1 + 40 / MASK_LR_T0) ** 0.5)
+    assert all(0.0 <= float(p.min()) and float(p.max()) <= 1.0 for p in net.mask_parameters())
+    mps_net = MaskedNet(make_space("digits-cnn", task.input_shape, task.num_classes, **MPS_OPTS))
+    attach(mps_net)
+    mps = SearchTrainer(mps_net, RECIPE, 100, True, mask_lr=0.05)
+    for _ in range(10):
+        mps.step(x, y)
+    assert mps.mopt.param_groups[0]["lr"] == pytest.approx(0.05)  # softmax logits: no threshold
