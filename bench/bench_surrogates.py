@@ -46,18 +46,8 @@ def cmd_predictors(args: argparse.Namespace) -> None:
     n_test = None if args.source == "digits" else args.test
     t0 = time.perf_counter()
     scores = E.evaluate(data, args.predictors, sizes, args.repeats, n_test, seed=0)
-    summary = E.summarise(scores)
-    out = OUT / args.source
-    out.mkdir(parents=True, exist_ok=True)
-    text = E.markdown(summary, data)
-    b = E.best(summary, 100)
-    text += (f"\nBest with <= 100 training architectures: **{b.predictor}** at n = {b.n_train}: "
-             f"Spearman {b.spearman:.3f} +- {b.spearman_sd:.3f} (Kendall {b.kendall:.3f}), "
-             f"held-out set {b.n_test} architectures, {b.repeats} repeats.\n")
-    (out / "predictors.md").write_text(text)
-    E.plot(summary, out / "predictors.png", f"{data.name}: val_accuracy")
-    E.write_json(scores, out / "predictors.json")
-    print(text)
+    print(E.write_report(scores, data, "val_accuracy", OUT / args.source, 100,
+                         stem="predictors", json_name="predictors.json"))
     print(f"[{time.perf_counter() - t0:.0f} s]")
 
 

@@ -21,7 +21,7 @@ import hashlib
 import json
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 import numpy as np
 
@@ -206,7 +206,7 @@ def run_search(store: Store, problem: Problem, evaluator: Any, strategy: str | t
                 break
             share = (t_ask + pending_tell) / len(batch)
             out: list[StoredEvaluation | None] = [None] * len(batch)
-            todo: list[int] = []
+            to_run: list[int] = []
             keys: dict[int, str] = {}
             for i, g in enumerate(batch):
                 seq = done + i
@@ -241,10 +241,10 @@ def run_search(store: Store, problem: Problem, evaluator: Any, strategy: str | t
                     if progress:
                         progress(1)
                 else:
-                    todo.append(i)
-            if todo:
+                    to_run.append(i)
+            if to_run:
                 items = []
-                for i in todo:
+                for i in to_run:
                     g = batch[i]
                     known = {}
                     if shared_keys:
@@ -255,7 +255,7 @@ def run_search(store: Store, problem: Problem, evaluator: Any, strategy: str | t
                                 known[k] = m
                     items.append((g, known, strat.warm_start(g)))
                 for j, ev in executor.map_unordered(call, items):
-                    i = todo[j]
+                    i = to_run[j]
                     g = batch[i]
                     se = StoredEvaluation(run_id, done + i, g.key, g.to_dict(), ev.arch_key, keys[i],
                                           ev.status, ev.values, ev.train_seconds, ev.measure_seconds, share,

@@ -41,7 +41,7 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -58,6 +58,10 @@ from .executors import make_executor
 from .objectives import Objective, make_objective
 from .store import Store
 from .training import Recipe
+
+if TYPE_CHECKING:
+    from .comparator import Comparison
+    from .store import StoredRun
 
 TOP_KEYS = {"name", "description", "seeds", "store", "report", "jobs", "task", "space", "recipe",
             "budget", "objectives", "extra_metrics", "providers", "strategies", "executor",
@@ -287,22 +291,32 @@ def run_experiment(exp: Experiment, progress: bool = True, write: bool = True) -
     return exp.report
 
 
+def experiment_runs(exp: Experiment, store: Store) -> list["StoredRun"]:
+    """The stored runs of ``exp``'s strategies and seeds."""
+    wanted = {(s.name, seed) for s in exp.strategies for seed in exp.seeds}
+    return [r for r in store.runs(exp.name) if (r.strategy, r.seed) in wanted]
+
+
+def compare_experiment(exp: Experiment, store: Store) -> "Comparison":
+    """:func:`moo_nas.comparator.compare` of an experiment's runs; for ``kind = "table"`` the
+    table's true front is the reference (normalisation, IGD+, time to target)."""
+    from .comparator import compare, nondominated
+
+    runs = experiment_runs(exp, store)
+    if exp.evaluator.get("kind") != "table":
+        return compare(store, runs)
+    table = build(exp)[1].table
+    points = table.points(exp.objectives)
+    label = (f"the true front of table {table.info.name}, all {len(table)} architectures "
+             f"and {table.n_rows()} recorded rows")
+    return compare(store, runs, reference=points[nondominated(points)], reference_label=label)
+
+
 def write_experiment_report(exp: Experiment, store: Store, wall_seconds: float | None = None) -> Path:
-    from .comparator import compare
+    """Write the experiment's report folder (see :mod:`moo_nas.report`) from ``store``."""
     from .report import write_report
 
-    runs = [r for r in store.runs(exp.name)
-            if (r.strategy, r.seed) in {(s.name, seed) for s in exp.strategies for seed in exp.seeds}]
-    reference, label = None, None
-    if exp.evaluator.get("kind") == "table":
-        from .comparator import nondominated
-
-        table = build(exp)[1].table
-        points = table.points(exp.objectives)
-        reference = points[nondominated(points)]
-        label = (f"the true front of table {table.info.name}, all {len(table)} architectures "
-                 f"and {table.n_rows()} recorded rows")
-    cmp = compare(store, runs, reference=reference, reference_label=label)
+    cmp = compare_experiment(exp, store)
     extra = ["", "## Setup", "",
              f"- task `{exp.task}` {exp.task_options or ''}, space `{exp.space}` {exp.space_options or ''}",
              f"- recipe: {exp.recipe.to_json()}",

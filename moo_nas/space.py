@@ -196,6 +196,15 @@ class SearchSpace(ABC):
             n *= len(v)
         return n
 
+    def all_genotypes(self) -> list[Genotype]:
+        """Every genotype of the space, in integer-encoding (odometer) order; for small spaces
+        (see :meth:`size`)."""
+        import itertools
+
+        names = [v.name for v in self._vars]
+        return [Genotype(self.name, tuple(zip(names, combo)))
+                for combo in itertools.product(*(v.options for v in self._vars))]
+
     def make(self, values: Mapping[str, OptionValue]) -> Genotype:
         """Validate a mapping of every variable to one of its options and build a genotype."""
         unknown = set(values) - set(self._by_name)

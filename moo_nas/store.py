@@ -25,7 +25,7 @@ import sqlite3
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from .errors import UserError
 from .objectives import Value
@@ -251,17 +251,6 @@ class Store:
         """Commit the transaction opened by :meth:`begin` (no-op if none is open)."""
         if self.conn.in_transaction:
             self.conn.execute("COMMIT")
-
-    def add_evaluations(self, evs: Iterable[StoredEvaluation]) -> None:
-        """Insert many evaluations in one transaction (table-backed runs)."""
-        self.conn.execute("BEGIN")
-        try:
-            for ev in evs:
-                self.add_evaluation(ev)
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
-        self.conn.execute("COMMIT")
 
     def _rows_to_evals(self, rows) -> list[StoredEvaluation]:
         return [

@@ -75,13 +75,5 @@ class RandomSearch(Strategy):
         """Past half of a small space, draw from the list of the genotypes not yet proposed
         (in the space's enumeration order) instead of rejection sampling, whose retries grow
         without bound as the space runs out."""
-        import itertools
-
-        names = [v.name for v in self.space.variables]
-        opts = [v.options for v in self.space.variables]
-        self._unseen = []
-        for combo in itertools.product(*opts):
-            values = tuple(zip(names, combo))
-            if values not in self._seen:
-                self._unseen.append(Genotype(self.space.name, values))
+        self._unseen = [g for g in self.space.all_genotypes() if g.values not in self._seen]
         self._unseen_pos = {g.values: i for i, g in enumerate(self._unseen)}

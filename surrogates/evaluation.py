@@ -281,3 +281,22 @@ def write_json(scores: Sequence[Score], path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps([asdict(s) for s in scores], indent=1))
     return path
+
+
+def write_report(scores: Sequence[Score], data: LabelledSet, metric: str, folder: str | Path,
+                 max_train: int = 100, stem: str = "results", json_name: str = "scores.json") -> str:
+    """Write ``<stem>.md`` (table + the best predictor with at most ``max_train`` training
+    architectures), ``<stem>.png`` and ``json_name`` (raw scores) into ``folder``; returns the
+    Markdown text."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    summary = summarise(scores)
+    b = best(summary, max_train)
+    text = markdown(summary, data) + (
+        f"\nBest with <= {max_train} training architectures: **{b.predictor}** at n = {b.n_train}: "
+        f"Spearman {b.spearman:.3f} +- {b.spearman_sd:.3f} (Kendall {b.kendall:.3f}), held-out "
+        f"set {b.n_test} architectures, {b.repeats} repeats.\n")
+    (folder / f"{stem}.md").write_text(text)
+    plot(summary, folder / f"{stem}.png", f"{data.name}: {metric}")
+    write_json(scores, folder / json_name)
+    return text

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from .args import int_list
 
@@ -40,19 +39,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         data = E.from_store(args.store, args.metric, args.run, args.experiment)
     print(f"{data.name}: {len(data)} architectures with {args.metric}", file=sys.stderr)
     scores = E.evaluate(data, args.predictors, args.sizes, args.repeats, args.test, args.seed)
-    summary = E.summarise(scores)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    text = E.markdown(summary, data)
-    b = E.best(summary, args.max_train)
-    text += (f"\nBest with <= {args.max_train} training architectures: **{b.predictor}** at "
-             f"n = {b.n_train}: Spearman {b.spearman:.3f} +- {b.spearman_sd:.3f}, "
-             f"Kendall {b.kendall:.3f}.\n")
-    (out / "results.md").write_text(text)
-    E.plot(summary, out / "results.png", f"{data.name}: {args.metric}")
-    E.write_json(scores, out / "scores.json")
-    print(text)
-    print(f"written {out}/results.md, results.png, scores.json", file=sys.stderr)
+    print(E.write_report(scores, data, args.metric, args.out, args.max_train))
+    print(f"written {args.out}/results.md, results.png, scores.json", file=sys.stderr)
     return 0
 
 

@@ -64,9 +64,9 @@ def cmd_tabulate(args: argparse.Namespace) -> int:
 
 def cmd_table_stats(args: argparse.Namespace) -> int:
     from ..errors import UserError
-    from ..experiment import build, load_experiment
+    from ..experiment import compare_experiment, load_experiment
+    from ..report import statistics_lines
     from ..store import Store
-    from ..tabular.analysis import analyse, write_statistics
 
     exp = load_experiment(args.experiment)
     if exp.evaluator.get("kind") != "table":
@@ -76,16 +76,16 @@ def cmd_table_stats(args: argparse.Namespace) -> int:
     if not store_path.exists():
         raise UserError(f"store {store_path} does not exist; run 'moo-nas compare "
                         f"{args.experiment}' first.")
-    problem, evaluator = build(exp)
-    wanted = {(s.name, seed) for s in exp.strategies for seed in exp.seeds}
+    exp.store = store_path
     with Store(store_path) as store:
-        runs = [r for r in store.runs(exp.name) if (r.strategy, r.seed) in wanted]
-        if not runs:
-            raise UserError(f"store {store_path} has no runs of {exp.name!r}; run 'moo-nas "
-                            f"compare {args.experiment}' first.")
-        a = analyse(store, runs, evaluator.table, exp.objectives)
-    out = write_statistics(a, args.out or exp.report, evaluator.table)
-    print(f"wrote {out}")
+        cmp = compare_experiment(exp, store)  # raises a UserError when it holds no run of exp
+    folder = Path(args.out or exp.report)
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = statistics_lines(cmp, folder)
+    out = folder / "statistics.md"
+    out.write_text(f"# Statistics of experiment `{exp.name}` (store `{store_path}`)\n"
+                   + "\n".join(lines) + "\n")
+    print(f"wrote {out} and {folder / 'hv_bands.png'}")
     return 0
 
 

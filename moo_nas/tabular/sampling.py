@@ -8,7 +8,6 @@ finished runs into a :class:`~moo_nas.tabular.table.Table`.
 
 from __future__ import annotations
 
-import itertools
 from typing import Any, Sequence
 
 import numpy as np
@@ -21,10 +20,6 @@ from ..store import Store
 from .table import Table, TableInfo, TableRow
 
 
-def enumerate_space(space: SearchSpace) -> list[Genotype]:
-    """Every genotype of the space, in integer-encoding (odometer) order."""
-    ranges = [range(len(v)) for v in space.variables]
-    return [space.decode(np.array(x)) for x in itertools.product(*ranges)]
 
 
 def stratified_sample(space: SearchSpace, n: int, seed: int = 0) -> list[Genotype]:
@@ -35,7 +30,7 @@ def stratified_sample(space: SearchSpace, n: int, seed: int = 0) -> list[Genotyp
     are replaced by uniform draws not yet present.  Deterministic in ``seed``.
     """
     if n >= space.size():
-        return enumerate_space(space)
+        return space.all_genotypes()
     rng = np.random.default_rng(seed)
     cols = []
     for v in space.variables:
@@ -64,7 +59,7 @@ def sweep_genotypes(space: SearchSpace, sample: int | None, sample_seed: int = 0
         if space.size() > 100_000:
             raise UserError(f"space {space.name!r} has {space.size()} genotypes; tabulate a "
                             "stratified sample of it with --sample N.")
-        return enumerate_space(space)
+        return space.all_genotypes()
     if sample < 1:
         raise UserError("--sample must be a positive number of genotypes.")
     return stratified_sample(space, sample, sample_seed)

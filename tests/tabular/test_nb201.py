@@ -216,6 +216,14 @@ def test_compare_report_is_relative_to_the_true_front(tmp_path):
         row = next(ln for ln in text.splitlines() if ln.startswith(f"| {name} | 3 |"))
         hv = float(row.split("|")[3].split("±")[0])
         assert 0 < hv < ref_hv  # a sample of the table cannot beat its true front
+    # table-stats writes the same statistics alone, into another folder
+    from moo_nas.cli import main
+
+    assert main(["table-stats", str(path), "--out", str(tmp_path / "stats")]) == 0
+    stats = (tmp_path / "stats" / "statistics.md").read_text()
+    assert f"normalised HV = {text.split('normalised HV = ')[1].split(')')[0]})" in stats
+    assert "Cost to reach 95 % of the reference hypervolume" in stats
+    assert main(["table-stats", str(path), "--store", str(tmp_path / "none.sqlite")]) == 2
 
 
 KILLED_RUN = """

@@ -8,7 +8,7 @@ from moo_nas.objectives import make_objective
 from moo_nas.spaces import make_space
 from moo_nas.store import Store
 from moo_nas.tabular import make_table_evaluator
-from moo_nas.tabular.sampling import enumerate_space, stratified_sample
+from moo_nas.tabular.sampling import stratified_sample
 
 
 def test_stratified_sample_balances_every_variable():
@@ -25,7 +25,7 @@ def test_stratified_sample_balances_every_variable():
 def test_enumerate_small_space():
     from moo_nas.tabular.nb201 import make_space as nb_space
 
-    gs = enumerate_space(nb_space())
+    gs = nb_space().all_genotypes()
     assert len(gs) == 15625 == len({g.key for g in gs})
 
 
