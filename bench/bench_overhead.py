@@ -19,11 +19,11 @@ import time
 from pathlib import Path
 
 from moo_nas.engine import Budget, run_search
-from moo_nas.evaluator import Evaluator, EvaluatorSpec, needed_providers
+from moo_nas.evaluator import TrainingEvaluator, EvaluatorSpec, needed_providers
 from moo_nas.objectives import make_objective
 from moo_nas.store import Store
 from moo_nas.training import Recipe
-from strategies.base import Problem
+from moo_nas.strategy import Problem
 
 
 def main() -> None:
@@ -35,7 +35,7 @@ def main() -> None:
     objs = tuple(make_objective(n) for n in ("val_accuracy", "model_bytes", "peak_act_bytes", "latency_ms"))
     spec = EvaluatorSpec("digits-cnn", {}, "digits", {}, Recipe(epochs=args.epochs), objs,
                          needed_providers(objs, []))
-    ev = Evaluator(spec)
+    ev = TrainingEvaluator(spec)
     problem = Problem(ev.space, objs, ev.task, spec.recipe)
     ev.evaluate(ev.space.seed_genotype(), 0)  # warm caches (data, first torch calls) outside the timing
     stamps: list[float] = []

@@ -37,12 +37,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from moo_nas.engine import Budget, run_search  # noqa: E402
-from moo_nas.evaluator import Evaluation, Evaluator, EvaluatorSpec, needed_providers  # noqa: E402
+from moo_nas.evaluator import EvaluatorSpec, TrainingEvaluator, needed_providers  # noqa: E402
+from moo_nas.records import Evaluation  # noqa: E402
 from moo_nas.executors import LocalExecutor  # noqa: E402
 from moo_nas.objectives import Value, make_objective  # noqa: E402
 from moo_nas.store import Store  # noqa: E402
 from moo_nas.training import Recipe  # noqa: E402
-from strategies.base import Problem  # noqa: E402
+from moo_nas.strategy import Problem  # noqa: E402
 
 OBJS = (make_objective("val_accuracy"), make_objective("model_bytes"))
 
@@ -54,9 +55,9 @@ class LookupEvaluator:
     def evaluate(self, genotype, seed, known=None, warm_start=None) -> Evaluation:
         h = int(hashlib.sha1(genotype.key.encode()).hexdigest()[:8], 16)
         src = "synthetic: hash lookup standing in for a table row (executor overhead probe)"
-        return Evaluation(genotype, "ok", {"val_accuracy": Value((h % 1000) / 1000, "measured", src),
-                                           "model_bytes": Value(float(h % 65536), "modelled", src)},
-                          device="cpu:lookup")
+        return Evaluation.of(genotype, "ok", device="cpu:lookup",
+                             values={"val_accuracy": Value((h % 1000) / 1000, "measured", src),
+                                     "model_bytes": Value(float(h % 65536), "modelled", src)})
 
 
 class _Call:
@@ -68,7 +69,7 @@ class _Call:
 
 
 def _search(executor, strategy: str, options: dict, seed: int, n: int, recipe: Recipe, tmp: Path, tag: str):
-    e = Evaluator(EvaluatorSpec("digits-cnn", {}, "digits", {}, recipe, OBJS, needed_providers(OBJS, [])))
+    e = TrainingEvaluator(EvaluatorSpec("digits-cnn", {}, "digits", {}, recipe, OBJS, needed_providers(OBJS, [])))
     pb = Problem(e.space, OBJS, e.task, recipe)
     with Store(tmp / f"{tag}.sqlite") as s:
         t0 = time.perf_counter()

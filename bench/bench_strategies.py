@@ -27,12 +27,12 @@ import numpy as np
 
 from moo_nas.comparator import compare
 from moo_nas.engine import Budget, run_search
-from moo_nas.evaluator import Evaluator, EvaluatorSpec, needed_providers
+from moo_nas.evaluator import TrainingEvaluator, EvaluatorSpec, needed_providers
 from moo_nas.objectives import make_objective
 from moo_nas.report import strategy_curves, write_report
 from moo_nas.store import Store
 from moo_nas.training import Recipe
-from strategies.base import Problem
+from moo_nas.strategy import Problem
 
 #: settings sized for a budget of a few dozen evaluations (populations of 10)
 STRATEGIES = {
@@ -93,7 +93,7 @@ def main() -> None:
             make_objective("macs"))
     recipe = Recipe(epochs=args.epochs, threads=1)
     spec = EvaluatorSpec("digits-cnn", {}, "digits", {}, recipe, objs, needed_providers(objs, []))
-    evaluator = Evaluator(spec)
+    evaluator = TrainingEvaluator(spec)
     problem = Problem(evaluator.space, objs, evaluator.task, recipe)
     budget = Budget(evaluations=args.evaluations)
     t0 = time.perf_counter()

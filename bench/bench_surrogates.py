@@ -63,7 +63,7 @@ def cmd_search(args: argparse.Namespace) -> None:
     from moo_nas.objectives import make_objective
     from moo_nas.store import Store
     from moo_nas.tabular import make_table_evaluator
-    from strategies.base import Problem
+    from moo_nas.strategy import Problem
 
     objs = tuple(make_objective(o) for o in ("val_error", args.cost_objective))
     space, ev = make_table_evaluator("nb201", {}, objs)

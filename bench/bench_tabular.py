@@ -26,7 +26,7 @@ from moo_nas.engine import Budget, run_search  # noqa: E402
 from moo_nas.objectives import make_objective  # noqa: E402
 from moo_nas.store import Store  # noqa: E402
 from moo_nas.tabular import make_table_evaluator  # noqa: E402
-from strategies.base import Problem  # noqa: E402
+from moo_nas.strategy import Problem  # noqa: E402
 
 TARGET = 5000.0
 

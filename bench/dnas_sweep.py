@@ -38,11 +38,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from moo_nas import costs  # noqa: E402
 from moo_nas.engine import Budget, run_search  # noqa: E402
-from moo_nas.evaluator import Evaluator, EvaluatorSpec, needed_providers  # noqa: E402
+from moo_nas.evaluator import TrainingEvaluator, EvaluatorSpec, needed_providers  # noqa: E402
 from moo_nas.objectives import make_objective  # noqa: E402
 from moo_nas.store import Store  # noqa: E402
 from moo_nas.training import Recipe, host_device  # noqa: E402
-from strategies.base import Problem  # noqa: E402
+from moo_nas.strategy import Problem  # noqa: E402
 
 METRICS = ("val_accuracy", "test_accuracy", "model_bytes", "macs", "mcu_energy_mj", "mcu_latency_ms")
 
@@ -131,7 +131,7 @@ def report_lines(rows: list[Point], seed: dict[str, float], seed_bytes: float,
     return lines
 
 
-def _seed_reference(ev: Evaluator, args: argparse.Namespace, task_options: dict,
+def _seed_reference(ev: TrainingEvaluator, args: argparse.Namespace, task_options: dict,
                     recipe: Recipe, store_path: str | None) -> tuple[dict[str, float], float]:
     """Metrics of the seed trained from scratch with ``recipe`` and the seconds it took.
 
@@ -185,8 +185,8 @@ def main() -> None:
     seed_epochs = args.warmup_epochs + args.search_epochs + args.finetune_epochs
     seed_recipe = Recipe(epochs=seed_epochs, **base)
 
-    def evaluator(recipe: Recipe) -> Evaluator:
-        return Evaluator(EvaluatorSpec(args.space, {}, args.task, task_options, recipe, objectives,
+    def evaluator(recipe: Recipe) -> TrainingEvaluator:
+        return TrainingEvaluator(EvaluatorSpec(args.space, {}, args.task, task_options, recipe, objectives,
                                        needed_providers(objectives, extra), extra))
 
     ev = evaluator(ft_recipe)

@@ -43,13 +43,13 @@ sys.path.insert(0, str(ROOT))
 from moo_nas import costs  # noqa: E402
 from moo_nas.data import Task  # noqa: E402
 from moo_nas.engine import Budget, observation, run_search  # noqa: E402
-from moo_nas.evaluator import Evaluator, EvaluatorSpec, needed_providers  # noqa: E402
+from moo_nas.evaluator import TrainingEvaluator, EvaluatorSpec, needed_providers  # noqa: E402
 from moo_nas.objectives import make_objective, parse_quantity  # noqa: E402
 from moo_nas.space import Genotype, SearchSpace  # noqa: E402
 from moo_nas.store import Store  # noqa: E402
 from moo_nas.training import Recipe, accuracy, host_device, train_epochs  # noqa: E402
-from strategies import get_strategy  # noqa: E402
-from strategies.base import Problem  # noqa: E402
+from moo_nas.registry import STRATEGIES
+from moo_nas.strategy import Problem  # noqa: E402
 
 LAWS = {"plain": {}, "memory-scaled": {"memory_scaling": True}}
 CONFIGS = {
@@ -173,14 +173,14 @@ def main() -> None:
                 options = dict(LAWS[law], reference=REFERENCE)
                 spec = EvaluatorSpec("resnet8", {"formats": formats}, "fashion-mnist", task_opts,
                                      recipe, objs, needed_providers(objs, ["test_accuracy"]))
-                ev = Evaluator(spec)
+                ev = TrainingEvaluator(spec)
                 pb = Problem(ev.space, objs, ev.task, recipe)
                 t0 = time.perf_counter()
                 res = run_search(store, pb, ev, "narrow", options, seed,
                                  Budget(evaluations=args.models), experiment="narrow-precision")
                 wall = time.perf_counter() - t0
                 # the same strategy, replayed (deterministic), to list what it rejected
-                strat = get_strategy("narrow").create(pb, seed, options)
+                strat = STRATEGIES.get("narrow").create(pb, seed, options)
                 strat.ask(args.models)
                 strat.tell([_obs(pb, e) for e in res.evaluations])
                 if strat.counts["rejected"] != res.stats["rejected"]:
@@ -208,7 +208,7 @@ def main() -> None:
         last_label = list(CONFIGS)[-1]
         spec_free = EvaluatorSpec("resnet8", {"formats": CONFIGS[last_label]}, "fashion-mnist",
                                   task_opts, recipe, free, needed_providers(free, ["test_accuracy"]))
-        ev_free = Evaluator(spec_free)
+        ev_free = TrainingEvaluator(spec_free)
         ref_g = ev_free.space.make(dict(REFERENCE, **{v.name: "fp32" for v in ev_free.space.variables
                                                       if v.name.startswith("fmt_")}))
         ref_arch = ev_free.space.arch(ref_g)
@@ -236,19 +236,19 @@ def main() -> None:
     print(f"wrote {out / 'README.md'} ({total:.0f} s)")
 
 
-def _step_key(ev: Evaluator, g: Genotype, args) -> str:
+def _step_key(ev: TrainingEvaluator, g: Genotype, args) -> str:
     """Cache key of a step timing: architecture, timed steps, training-set size, recipe."""
     return f"{ev.arch_key(g)}|{args.time_steps}|{args.train_size}|{ev.spec.recipe.to_json()}"
 
 
-def _full(cache: TimingCache, ev: Evaluator, g: Genotype, seed: int) -> dict:
+def _full(cache: TimingCache, ev: TrainingEvaluator, g: Genotype, seed: int) -> dict:
     """Train ``g`` in full (outside the engine), or replay the cached result."""
     key = ev.cache_key(g, seed)
     hit = cache.get("full", key)
     if hit is None:
         e = ev.evaluate(g, seed)
         hit = {"val": e.value("val_accuracy"), "test": e.value("test_accuracy"),
-               "train_s": e.train_seconds, "device": e.device}
+               "train_s": e.train_s, "device": e.device}
         cache.put("full", key, hit)
     return hit
 

@@ -20,7 +20,8 @@ import moocore
 import numpy as np
 
 from .objectives import Objective
-from .store import Store, StoredEvaluation, StoredRun
+from .records import Evaluation
+from .store import Store, StoredRun
 
 REF = 1.1
 
@@ -30,8 +31,8 @@ def objectives_of(run: StoredRun) -> tuple[Objective, ...]:
                  for o in run.objectives)
 
 
-def feasible_points(evals: Sequence[StoredEvaluation], objectives: Sequence[Objective]
-                    ) -> tuple[np.ndarray, list[StoredEvaluation]]:
+def feasible_points(evals: Sequence[Evaluation], objectives: Sequence[Objective]
+                    ) -> tuple[np.ndarray, list[Evaluation]]:
     """Minimisation-form matrix of the feasible ok evaluations (and those evaluations)."""
     rows, kept = [], []
     for e in evals:
@@ -82,9 +83,9 @@ class RunSummary:
     """One run's final front and its indicator values."""
 
     run: StoredRun
-    evaluations: list[StoredEvaluation]
+    evaluations: list[Evaluation]
     front: np.ndarray
-    front_evals: list[StoredEvaluation]
+    front_evals: list[Evaluation]
     hypervolume: float = 0.0
     igd_plus: float = float("nan")
     curve_cost_hours: np.ndarray = field(default_factory=lambda: np.zeros(0))
@@ -117,7 +118,7 @@ class Comparison:
         return [r for r in self.runs if r.run.strategy == name]
 
 
-def cost_label(evals: Sequence[StoredEvaluation]) -> str:
+def cost_label(evals: Sequence[Evaluation]) -> str:
     """Name of the cost axis from the devices that did the work."""
     devices = sorted({e.device for e in evals if e.device})
     gpu = [d for d in devices if "cuda" in d.lower() or "gpu" in d.lower()]
@@ -127,7 +128,7 @@ def cost_label(evals: Sequence[StoredEvaluation]) -> str:
     return f"CPU device-hours ({cpus})"
 
 
-def hv_curve(evals: Sequence[StoredEvaluation], objectives: Sequence[Objective],
+def hv_curve(evals: Sequence[Evaluation], objectives: Sequence[Objective],
              norm: Normalisation) -> tuple[np.ndarray, np.ndarray]:
     """Hypervolume of the front found so far after each evaluation, against cumulative cost."""
     cost, hv = [], []
@@ -161,7 +162,7 @@ def compare(store: Store, runs: Sequence[StoredRun], ref: float = REF,
 
             raise UserError(f"run {r.id} has other objectives than run {runs[0].id}; compare runs of one experiment.")
     summaries = []
-    all_evals: list[StoredEvaluation] = []
+    all_evals: list[Evaluation] = []
     for r in runs:
         evals = store.evaluations(r.id)
         all_evals.extend(evals)

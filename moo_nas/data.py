@@ -26,7 +26,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from .errors import UserError, unknown_name
+from .errors import UserError
 
 SPLIT_SEED = 20240601
 
@@ -244,16 +244,24 @@ def load_cifar10_task(**options: Any) -> Task:
 
 
 # ----------------------------------------------------------------------------- registry
-TASKS: dict[str, tuple[Callable[..., Task], str]] = {
-    "digits": (load_digits_task, "scikit-learn 8x8 digits, 10 classes (embedded, default)"),
-    "fashion-mnist": (load_fashion_mnist_task, "Fashion-MNIST 28x28, 10 classes (IDX files)"),
-    "cifar10": (load_cifar10_task, "CIFAR-10 32x32x3, 10 classes (python batches, user path)"),
-}
+@dataclass(frozen=True)
+class TaskDef:
+    """A registered task: ``loader(**options)`` returns the :class:`Task`."""
+
+    loader: Callable[..., Task]
+    description: str
+
+
+DIGITS = TaskDef(load_digits_task, "scikit-learn 8x8 digits, 10 classes (embedded, default)")
+FASHION_MNIST = TaskDef(load_fashion_mnist_task, "Fashion-MNIST 28x28, 10 classes (IDX files)")
+CIFAR10 = TaskDef(load_cifar10_task, "CIFAR-10 32x32x3, 10 classes (python batches, user path)")
 
 
 def register_task(name: str, loader: Callable[..., Task], description: str) -> None:
-    """Register a task loader; ``loader(**options)`` returns a :class:`Task`."""
-    TASKS[name] = (loader, description)
+    """Register a task loader under ``name`` (see :data:`moo_nas.registry.TASKS`)."""
+    from .registry import TASKS
+
+    TASKS.register(name, TaskDef(loader, description))
 
 
 _CACHE: dict[str, Task] = {}
@@ -261,9 +269,10 @@ _CACHE: dict[str, Task] = {}
 
 def load_task(name: str, **options: Any) -> Task:
     """Load a task by name (memoised per process for identical options)."""
-    if name not in TASKS:
-        raise unknown_name("task", name, TASKS)
+    from .registry import TASKS
+
+    task_def = TASKS.get(name)
     key = repr((name, sorted(options.items())))
     if key not in _CACHE:
-        _CACHE[key] = TASKS[name][0](**options)
+        _CACHE[key] = task_def.loader(**options)
     return _CACHE[key]

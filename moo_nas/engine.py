@@ -1,15 +1,29 @@
-"""The search engine: ask a strategy, evaluate (or reuse), store, tell — until the budget ends.
+"""The search engine: ask a strategy, evaluate (or reuse), record, tell — until the budget ends.
 
-:func:`run_search` runs one strategy with one seed.  Every evaluation is committed to the store
-as soon as it finishes.  Running the same command again *resumes*: the run is found by its
-signature, a fresh strategy is built from the same seed and the stored observations are replayed
-through ask/tell (checking that the strategy proposes the same genotypes), then the search goes
-on.  Nothing completed is evaluated twice.
+:func:`run_search` runs one strategy with one seed as a :class:`SearchRun`, in four steps per
+batch: **propose** (ask the strategy; the ask is recorded), **reuse** (answer a genotype from the
+run itself or from another run's identical evaluation), **dispatch** (evaluate the rest on the
+executor; each result is recorded as soon as it finishes) and **tell** (give the batch's results
+to the strategy; the tell is recorded).
 
-Reuse: a genotype already evaluated in this run is answered from the run itself (cost 0, the
-strategy wasted a proposal); one evaluated by another run of the store with the same
-architecture, task, recipe and training seed is copied (``cached``) and charged the cost it
-originally had, so results and cost curves do not depend on the order runs were executed in.
+Resume: the store keeps every ask and tell in order (:class:`moo_nas.store.Event`).  Running the
+same command again finds the run by its signature, builds a fresh strategy with the same seed
+and replays the recorded asks and tells through it (checking that it proposes the same
+genotypes), then finishes the batch that was in flight — only its missing results are
+evaluated — and goes on.  Results are looked up by sequence number, never by position, so a run
+killed at any point resumes to exactly what an uninterrupted run would have done.
+
+A run is claimed by the process executing it (owner + heartbeat in the store): a second
+process refuses it; the claim of a dead process is taken over.
+
+Budget: ``evaluations`` counts distinct genotypes (canonical forms, so genotypes that build the
+same network count once); a repeated proposal is answered from the run at no cost and does not
+count.  A strategy that proposes nothing new for :data:`MAX_STALE_ASKS` asks in a row is
+stopped (its space is exhausted).
+
+Reuse across runs: a genotype evaluated by another run of the store with the same architecture,
+task, recipe and training seed is copied (``cached``) and charged the cost it originally had, so
+results and cost curves do not depend on the order runs were executed in.
 
 Search cost of an evaluation = training + measurement + its share of the strategy's ask/tell
 time, in seconds of the device that did the work.
@@ -19,28 +33,34 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
-from strategies import get_strategy
-from strategies.base import Observation, Problem, Strategy
-
 from .errors import UserError
-from .evaluator import Evaluation
+from .evaluator import Evaluator
 from .executors import Executor, LocalExecutor
+from .objectives import Value
+from .records import Evaluation
+from .registry import STRATEGIES
 from .space import Genotype
-from .store import Store, StoredEvaluation
+from .store import Event, Store, new_owner
+from .strategy import Observation, Problem, Strategy
 
 WORST = 1e12
+#: asks in a row that proposed only genotypes the run has already evaluated before it stops
+MAX_STALE_ASKS = 50
+#: seconds between heartbeats of a run's claim, and without one before it may be taken over
+HEARTBEAT_S, CLAIM_GRACE_S = 5.0, 30.0
 
 
 @dataclass(frozen=True)
 class Budget:
-    """When a run stops: after ``evaluations`` evaluations, ``seconds`` of wall time in this
-    session, or ``cost_hours`` of accumulated search cost (device-hours) — whichever first."""
+    """When a run stops: after ``evaluations`` distinct genotypes, ``seconds`` of wall time in
+    this session, or ``cost_hours`` of accumulated search cost (device-hours) — whichever first."""
 
     evaluations: int | None = None
     seconds: float | None = None
@@ -68,10 +88,10 @@ class Budget:
 
 @dataclass
 class RunResult:
-    """What :func:`run_search` returns."""
+    """What :func:`run_search` returns: the run's evaluations in sequence order."""
 
     run_id: int
-    evaluations: list[StoredEvaluation]
+    evaluations: list[Evaluation]
     replayed: int
     status: str
     stats: dict[str, Any]
@@ -81,34 +101,21 @@ def _sha(obj: Any) -> str:
     return hashlib.sha1(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def evaluator_config(evaluator: Any) -> dict[str, Any]:
-    """What identifies an evaluator's results (for run signatures and cache keys)."""
-    if hasattr(evaluator, "config"):
-        return evaluator.config()
-    return {"type": type(evaluator).__name__}
-
-
-def observation(problem: Problem, genotype: Genotype, status: str,
-                values: dict[str, float], evaluation: Any = None) -> Observation:
-    """Turn stored metric values into what strategies see (minimisation form, g <= 0 ok)."""
-    objs = problem.objectives
-    if status == "failed":
-        f = None
-    else:
-        f = np.array([o.to_min(values[o.name]) if o.name in values else WORST for o in objs])
+def observation(problem: Problem, genotype: Genotype, ev: Evaluation) -> Observation:
+    """What a strategy sees of an evaluation: objectives in minimisation form (None when it
+    failed; worst values for metrics it lacks), constraint values (<= 0 feasible)."""
+    values = {k: v.value for k, v in ev.values.items()}
+    f = None if ev.status == "failed" else np.array(
+        [o.to_min(values[o.name]) if o.name in values else WORST for o in problem.objectives])
     g = np.array([o.violation(values[o.name]) if o.name in values else 0.0
                   for o in problem.constrained], dtype=float)
-    return Observation(genotype, f, g, status, evaluation)
-
-
-def _stored_values(se: StoredEvaluation) -> dict[str, float]:
-    return {k: v.value for k, v in se.values.items()}
+    return Observation(genotype, f, g, ev.status, ev)
 
 
 class _Evaluate:
-    """Picklable callable shipped to executors: one evaluation."""
+    """Picklable callable shipped to executors: one evaluation of ``(genotype, known, warm)``."""
 
-    def __init__(self, evaluator: Any, seed: int):
+    def __init__(self, evaluator: Evaluator, seed: int):
         self.evaluator = evaluator
         self.seed = seed
 
@@ -117,169 +124,355 @@ class _Evaluate:
         return self.evaluator.evaluate(genotype, self.seed, known=known, warm_start=warm)
 
 
-class _GroupCommit:
-    """Commit policy of one run: every evaluation at once, or, for an evaluator whose results
-    are ``recomputable`` (a table lookup: redoing it on resume costs nothing), in groups of at
-    most ``max_rows`` rows or ``max_seconds`` seconds, so SQLite's per-commit cost does not
-    bound a table-backed run's speed.  A killed run loses at most one group of lookups, which
-    the same command looks up again."""
+class _Writer:
+    """The run's writes: at once (each evaluation durable when recorded) or, for an evaluator
+    whose results are ``recomputable`` (a table lookup), buffered and written in one short
+    transaction per ``max_rows`` rows or ``max_seconds`` seconds.  A killed run loses at most
+    the buffer, which the same command recomputes.  No transaction stays open while the
+    strategy or the evaluator works, so parallel runs on one store never starve each other."""
 
-    def __init__(self, store: Store, grouped: bool, max_rows: int = 1000, max_seconds: float = 0.2):
-        self.store, self.grouped = store, grouped
+    def __init__(self, store: Store, run_id: int, first_event: int, buffered: bool,
+                 max_rows: int = 1000, max_seconds: float = 0.2) -> None:
+        self.store, self.run_id, self.buffered = store, run_id, buffered
         self.max_rows, self.max_seconds = max_rows, max_seconds
-        self._rows, self._since = 0, 0.0
+        self.next_event = first_event
+        self._evals: list[Evaluation] = []
+        self._events: list[tuple[int, int, Event]] = []
+        self._measurements: list[tuple[str, dict[str, Value]]] = []
+        self._since = time.perf_counter()
 
-    def add(self, ev: StoredEvaluation) -> None:
-        if self.grouped and self._rows == 0:
-            self.store.begin()
-            self._since = time.perf_counter()
-        self.store.add_evaluation(ev)
-        if self.grouped:
-            self._rows += 1
-            if self._rows >= self.max_rows or time.perf_counter() - self._since >= self.max_seconds:
-                self.flush()
+    def evaluation(self, ev: Evaluation) -> None:
+        self._evals.append(ev)
+        for key, vals in ev.fresh_measurements.items():
+            self._measurements.append((f"{key}|{ev.arch_key}", vals))
+        self._maybe_flush()
+
+    def event(self, event: Event) -> None:
+        self._events.append((self.run_id, self.next_event, event))
+        self.next_event += 1
+        self._maybe_flush()
+
+    def _maybe_flush(self) -> None:
+        if (not self.buffered or len(self._evals) + len(self._events) >= self.max_rows
+                or time.perf_counter() - self._since >= self.max_seconds):
+            self.flush()
 
     def flush(self) -> None:
-        if self._rows:
-            self.store.commit()
-            self._rows = 0
+        if self._evals or self._events or self._measurements:
+            self.store.append(self._evals, self._events, self._measurements)
+            self._evals, self._events, self._measurements = [], [], []
+        self._since = time.perf_counter()
 
 
-def run_search(store: Store, problem: Problem, evaluator: Any, strategy: str | type[Strategy],
+class _Heartbeat:
+    """Refreshes a run's claim from a thread with its own connection; ``lost`` is set when
+    another process took the claim over."""
+
+    def __init__(self, store: Store, run_id: int, owner: str, interval: float = HEARTBEAT_S):
+        self.path, self.run_id, self.owner, self.interval = store.path, run_id, owner, interval
+        self.lost = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name=f"heartbeat-run-{run_id}", daemon=True)
+        self._thread.start()
+
+    def _beat(self) -> None:
+        store = Store(self.path)
+        try:
+            while not self._stop.wait(self.interval):
+                if not store.heartbeat(self.run_id, self.owner):
+                    self.lost.set()
+                    return
+        finally:
+            store.close()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=self.interval + 5)
+
+
+class SearchRun:
+    """One strategy with one seed on one store: open (or resume), search, close.
+
+    The steps of a batch are methods — :meth:`propose`, :meth:`reuse`, :meth:`dispatch`,
+    :meth:`tell` — so each can be tested and the asynchronous engine reuses them."""
+
+    def __init__(self, store: Store, problem: Problem, evaluator: Evaluator,
+                 strategy: "str | type[Strategy]", strategy_options: dict[str, Any] | None,
+                 seed: int, budget: Budget, executor: Executor | None = None,
+                 experiment: str = "adhoc", progress: Callable[[int], None] | None = None) -> None:
+        self.store, self.problem, self.evaluator = store, problem, evaluator
+        self.space = problem.space
+        self.options = dict(strategy_options or {})
+        self.cls = STRATEGIES.get(strategy) if isinstance(strategy, str) else strategy
+        self.seed, self.budget, self.experiment = int(seed), budget, experiment
+        self.executor = executor or LocalExecutor()
+        self.progress = progress
+        self.ev_conf = evaluator.config()
+        self.strategy = self.cls.create(problem, self.seed, self.options)  # bad options: before the store
+        self.signature = _sha([experiment, self.cls.name, self.options, self.seed, self.space.config(),
+                               self.ev_conf, [o.__dict__ for o in problem.objectives]])
+        self.shared_keys = list(evaluator.shared_measurement_keys())
+        self.call = _Evaluate(evaluator, self.seed)
+        # state rebuilt by replay and advanced by the search
+        self.run_id = 0
+        self.results: dict[int, Evaluation] = {}   # seq -> evaluation, as recorded
+        self.asked: dict[int, Genotype] = {}       # seq -> genotype, every ask so far
+        self.told: set[int] = set()
+        self.first: dict[str, Evaluation] = {}     # genotype key -> its first evaluation in the run
+        self.next_seq = 0
+        self.cost_s = 0.0
+        self.replayed = 0                          # evaluations found stored when the run opened
+        self.stale_asks = 0
+        self.tell_seconds = 0.0
+        self.stop_reason = ""
+
+    # ------------------------------------------------------------------ open / close
+    def open(self) -> None:
+        """Create or find the run, claim it, and replay its recorded history."""
+        objectives = [o.__dict__ for o in self.problem.objectives]
+        self.run_id, _ = self.store.get_or_create_run(
+            self.signature, self.experiment, self.cls.name, self.options, self.seed,
+            self.space.config(), self.ev_conf.get("task", {}), self.ev_conf.get("recipe", {}), objectives)
+        self.owner = new_owner()
+        self.store.claim_run(self.run_id, self.owner, CLAIM_GRACE_S)
+        self.heartbeat = _Heartbeat(self.store, self.run_id, self.owner)
+        events = self.store.events(self.run_id)
+        self.results = {e.seq: e for e in self.store.evaluations(self.run_id)}
+        self.replayed = len(self.results)
+        self.writer = _Writer(self.store, self.run_id, len(events),
+                              buffered=bool(self.evaluator.recomputable))
+        self.t_start = time.perf_counter()
+        if self.results and not events:
+            self._release("interrupted")
+            raise UserError(f"run {self.run_id} of store {self.store.path} was recorded by an older "
+                            "moo_nas without an event log; it can be reported but not resumed — "
+                            "use a new store or experiment name.")
+        try:
+            self.replay(events)
+        except BaseException:
+            self._release("interrupted")
+            raise
+
+    def _release(self, status: str) -> None:
+        self.heartbeat.stop()
+        stats = {**self.strategy.stats(), **({"stopped": self.stop_reason} if self.stop_reason else {})}
+        self.store.release_run(self.run_id, self.owner, status, stats)
+
+    # ------------------------------------------------------------------ replay
+    def replay(self, events: Sequence[Event]) -> None:
+        """Feed the recorded asks and tells through the fresh strategy, in their order."""
+        for e in events:
+            if e.kind == "ask":
+                stored = [self.space.make(g) for g in e.genotypes]
+                if all(seq in self.results for seq in e.seqs):
+                    batch = self.strategy.replay_ask(e.asked, stored)
+                else:  # the batch in flight: a real ask, so the strategy holds what it needs
+                    batch = self.strategy.ask(e.asked)  # to evaluate it (e.g. DNAS warm starts)
+                for seq, g, s in zip(e.seqs, batch, stored):
+                    if g.key != s.key:
+                        raise UserError(
+                            f"cannot resume run {self.run_id}: strategy {self.cls.name!r} proposed {g} "
+                            f"at step {seq} but the store holds {s} there; the strategy is not "
+                            "deterministic for its seed or its code changed — use a new store or "
+                            "experiment name.")
+                if len(batch) != len(stored):
+                    raise UserError(f"cannot resume run {self.run_id}: strategy {self.cls.name!r} "
+                                    f"proposed {len(batch)} genotypes where it had proposed "
+                                    f"{len(stored)}; use a new store or experiment name.")
+                self.asked.update(zip(e.seqs, stored))
+                self.next_seq = max(self.next_seq, max(e.seqs) + 1)
+            else:
+                missing = [s for s in e.seqs if s not in self.results]
+                if missing:
+                    raise UserError(f"store {self.store.path} is inconsistent: run {self.run_id} told "
+                                    f"results {missing} that it does not hold; use a new store.")
+                self._tell(list(e.seqs), record=False)
+        for seq in sorted(self.results):  # results of the batch in flight count towards the budget
+            if seq not in self.told:
+                self._remember(self.results[seq])
+
+    # ------------------------------------------------------------------ the four steps
+    def propose(self, n: int) -> list[int]:
+        """Ask the strategy for up to ``n`` genotypes; record the ask; return their seqs."""
+        t0 = time.perf_counter()
+        batch = self.strategy.ask(n)
+        t_ask = time.perf_counter() - t0
+        if not batch:
+            return []
+        seqs = list(range(self.next_seq, self.next_seq + len(batch)))
+        self.next_seq += len(batch)
+        self.asked.update(zip(seqs, batch))
+        self._share = (t_ask + self.tell_seconds) / len(batch)
+        self.writer.event(Event("ask", tuple(seqs), tuple(g.to_dict() for g in batch), n))
+        return seqs
+
+    def cache_key(self, seq: int, genotype: Genotype, warm: Any) -> str:
+        """Cache key of an evaluation: the evaluator's, or a private one when the strategy
+        warm-starts it (``warm``: trained from the strategy's weights, not comparable with
+        training from scratch)."""
+        ck = self.evaluator.cache_key(genotype, self.seed)
+        if warm is not None:
+            ck = _sha([ck, "warm-start", self.cls.name, self.options, self.seed, seq])
+        return ck
+
+    def reuse(self, seq: int, genotype: Genotype, ck: str, warm: Any = None) -> Evaluation | None:
+        """The result for ``genotype`` without evaluating: the run's own earlier evaluation (no
+        cost) or another run's with the same cache key (its original cost), else None."""
+        share = self._share
+        src = self.first.get(genotype.key)
+        if src is not None:
+            return src.placed(run_id=self.run_id, seq=seq, cache_key=ck, train_s=0.0, measure_s=0.0,
+                              wall_s=0.0, strategy_s=share, cost_s=share, cached=True,
+                              fresh_measurements={})
+        if not self.evaluator.cacheable or warm is not None:
+            return None
+        prior = self.store.cached(ck)
+        if prior is None:
+            return None
+        return prior.placed(run_id=self.run_id, seq=seq, genotype_key=genotype.key,
+                            genotype=genotype.to_dict(), cache_key=ck, strategy_s=share,
+                            cost_s=prior.work_s + share, wall_s=0.0, cached=True)
+
+    def dispatch(self, work: Sequence[tuple[int, Genotype, str, Any]]) -> Iterator[Evaluation]:
+        """Evaluate ``(seq, genotype, cache key, warm-start weights)`` items on the executor;
+        yield each result, placed in the run, as it finishes."""
+        items = [(g, self._known(g), warm) for _, g, _, warm in work]
+        for j, ev in self.executor.map_unordered(self.call, items):
+            seq, g, ck, _ = work[j]
+            yield ev.placed(run_id=self.run_id, seq=seq, cache_key=ck, strategy_s=self._share,
+                            cost_s=ev.work_s + self._share, cached=False)
+
+    def tell(self, seqs: list[int]) -> None:
+        """Give the results of ``seqs`` to the strategy, in that order; record the tell."""
+        self._tell(seqs, record=True)
+
+    # ------------------------------------------------------------------ helpers of the steps
+    def _known(self, genotype: Genotype) -> dict[str, dict[str, Value]]:
+        if not self.shared_keys:
+            return {}
+        akey = self.evaluator.arch_key(genotype)
+        found = {k: self.store.measurement(f"{k}|{akey}") for k in self.shared_keys}
+        return {k: m for k, m in found.items() if m is not None}
+
+    def _remember(self, ev: Evaluation) -> None:
+        self.first.setdefault(ev.genotype_key, ev)
+
+    def _record(self, ev: Evaluation) -> None:
+        new = ev.genotype_key not in self.first
+        self.results[ev.seq] = ev
+        self._remember(ev)
+        self.writer.evaluation(ev)
+        if new and self.progress:
+            self.progress(1)
+
+    def _tell(self, seqs: list[int], record: bool) -> None:
+        obs = []
+        for s in seqs:
+            ev = self.results[s]
+            self._remember(ev)
+            self.cost_s += ev.cost_s
+            obs.append(observation(self.problem, self.asked[s], ev))
+        t0 = time.perf_counter()
+        self.strategy.tell(obs)
+        self.tell_seconds = time.perf_counter() - t0
+        self.told.update(seqs)
+        if record:
+            self.writer.event(Event("tell", tuple(seqs)))
+
+    def complete(self, seqs: Sequence[int]) -> bool:
+        """Give every seq of an asked batch a recorded result, in order: reuse what can be
+        reused, evaluate the rest (recorded as they finish; a genotype asked twice in one batch
+        is evaluated once).  Stops before the first seq that would exceed the evaluation
+        budget: the rest of the batch stays in flight, and a resumed run with a larger budget
+        finishes it exactly as an uninterrupted run would have.  True when all have results."""
+        allowed = self.budget.remaining_evaluations(self.distinct)
+        work, repeats, in_batch = [], [], set()
+        complete = True
+        for s in seqs:
+            if s in self.results:
+                continue
+            g = self.asked[s]
+            warm = self.strategy.warm_start(g)
+            ck = self.cache_key(s, g, warm)
+            if (g.key in self.first or g.key in in_batch) and warm is None:
+                repeats.append((s, g, ck))  # answered from the run, after its first evaluation
+                continue
+            if allowed is not None and allowed <= 0:
+                complete = False
+                break
+            if allowed is not None:
+                allowed -= 1
+            ev = self.reuse(s, g, ck, warm)
+            if ev is not None:
+                self._record(ev)
+            else:
+                in_batch.add(g.key)
+                work.append((s, g, ck, warm))
+        for ev in self.dispatch(work):
+            self._record(ev)
+            if self.heartbeat.lost.is_set():
+                raise UserError(f"run {self.run_id} was taken over by another process; this one stops.")
+        for s, g, ck in repeats:
+            ev = self.reuse(s, g, ck)
+            assert ev is not None  # its first occurrence is recorded by now
+            self._record(ev)
+        return complete
+
+    # ------------------------------------------------------------------ the loop
+    @property
+    def distinct(self) -> int:
+        """Distinct genotypes evaluated so far (what the budget counts)."""
+        return len(self.first)
+
+    def search(self) -> None:
+        """Finish the batch in flight (after a resume), then ask / complete / tell until the
+        budget ends or the strategy has nothing new to propose."""
+        self._share = 0.0
+        pending = sorted(s for s in self.asked if s not in self.told)
+        if pending:
+            if not self.complete(pending):
+                return
+            self.tell(pending)
+        while True:
+            if self.budget.exhausted(self.distinct, time.perf_counter() - self.t_start, self.cost_s):
+                break
+            if self.strategy.finished():
+                break
+            before = self.distinct
+            seqs = self.propose(self.strategy.batch_size())
+            if not seqs:
+                break
+            if not self.complete(seqs):
+                break  # the evaluation budget ended inside this batch
+            self.tell(seqs)
+            self.stale_asks = 0 if self.distinct > before else self.stale_asks + 1
+            if self.stale_asks >= MAX_STALE_ASKS:
+                self.stop_reason = (f"the strategy proposed only genotypes already evaluated for "
+                                    f"{MAX_STALE_ASKS} asks in a row")
+                break
+
+    def run(self) -> RunResult:
+        """Open, search and close; the run is released as ``finished`` or ``interrupted``
+        (every completed evaluation stays stored either way)."""
+        self.open()
+        status = "interrupted"
+        try:
+            self.search()
+            status = "finished"
+        finally:
+            try:
+                self.writer.flush()  # what was done stays stored, also when something raised
+            finally:
+                self._release(status)
+        evaluations = [self.results[s] for s in sorted(self.results)]
+        return RunResult(self.run_id, evaluations, self.replayed, status, dict(self.strategy.stats()))
+
+
+def run_search(store: Store, problem: Problem, evaluator: Evaluator, strategy: "str | type[Strategy]",
                strategy_options: dict[str, Any] | None, seed: int, budget: Budget,
                executor: Executor | None = None, experiment: str = "adhoc",
                progress: Callable[[int], None] | None = None) -> RunResult:
-    """Run (or resume) one search; returns the run's stored evaluations.
-
-    ``evaluator`` is any object with ``evaluate(genotype, seed, known=None, warm_start=None)``
-    returning an :class:`~moo_nas.evaluator.Evaluation`; optional methods ``config()``,
-    ``cache_key(genotype, seed)`` and ``shared_measurement_keys()`` refine reuse, and
-    ``cacheable = False`` skips the cross-run cache lookup (table lookups are cheaper) and
-    ``recomputable = True`` lets the engine commit its evaluations in groups (see
-    :class:`_GroupCommit`).  ``progress`` is called with the number of newly finished evaluations.
-    """
-    strategy_options = dict(strategy_options or {})
-    cls = get_strategy(strategy) if isinstance(strategy, str) else strategy
-    executor = executor or LocalExecutor()
-    space = problem.space
-    ev_conf = evaluator_config(evaluator)
-    objectives = [o.__dict__ for o in problem.objectives]
-    signature = _sha([experiment, cls.name, strategy_options, seed, space.config(), ev_conf, objectives])
-    strat = cls.create(problem, seed, strategy_options)  # bad options fail before the store is touched
-    run_id, _ = store.get_or_create_run(
-        signature, experiment, cls.name, strategy_options, seed, space.config(),
-        ev_conf.get("task", {}), ev_conf.get("recipe", {}), objectives)
-    history = store.evaluations(run_id)
-    seen: dict[str, StoredEvaluation] = {}
-    shared_keys = list(getattr(evaluator, "shared_measurement_keys", lambda: [])())
-    call = _Evaluate(evaluator, seed)
-    t_start = time.perf_counter()
-    done, cost, replayed = 0, 0.0, 0
-    pending_tell = 0.0
-    results: list[StoredEvaluation] = []
-    status = "finished"
-
-    def cache_key(g: Genotype) -> str:
-        if hasattr(evaluator, "cache_key"):
-            return evaluator.cache_key(g, seed)
-        return _sha([ev_conf, g.key, seed])
-
-    writes = _GroupCommit(store, bool(getattr(evaluator, "recomputable", False)))
-    try:
-        while True:
-            if budget.exhausted(done, time.perf_counter() - t_start, cost):
-                break
-            if strat.finished():
-                break
-            n = strat.batch_size()
-            rem = budget.remaining_evaluations(done)
-            if rem is not None:
-                n = max(1, min(n, rem))
-            stored_batch = history[done: done + n]
-            t0 = time.perf_counter()
-            if stored_batch and len(stored_batch) == n:
-                batch = strat.replay_ask(n, [space.make(s.genotype) for s in stored_batch])
-            else:
-                batch = strat.ask(n)
-            t_ask = time.perf_counter() - t0
-            if not batch:
-                break
-            share = (t_ask + pending_tell) / len(batch)
-            out: list[StoredEvaluation | None] = [None] * len(batch)
-            to_run: list[int] = []
-            keys: dict[int, str] = {}
-            for i, g in enumerate(batch):
-                seq = done + i
-                if seq < len(history):
-                    s = history[seq]
-                    if s.genotype_key != g.key:
-                        raise UserError(
-                            f"cannot resume run {run_id}: strategy {cls.name!r} proposed {g} at step "
-                            f"{seq} but the store holds another genotype there; the strategy is not "
-                            "deterministic for its seed or its options changed — use a new store or experiment name.")
-                    out[i] = s
-                    replayed += 1
-                    continue
-                ck = cache_key(g)
-                warm_started = strat.warm_start(g) is not None
-                if warm_started:  # trained from the strategy's weights: not the same as from scratch
-                    ck = _sha([ck, "warm-start", cls.name, strategy_options, seed, seq])
-                keys[i] = ck
-                if g.key in seen:
-                    src = seen[g.key]
-                    out[i] = StoredEvaluation(run_id, seq, g.key, g.to_dict(), src.arch_key, ck, src.status,
-                                              src.values, 0.0, 0.0, share, share, 0.0, True, src.device, src.error)
-                elif getattr(evaluator, "cacheable", True) and not warm_started:
-                    prior = store.cached(ck)
-                    if prior is not None:
-                        out[i] = StoredEvaluation(run_id, seq, g.key, g.to_dict(), prior.arch_key, ck,
-                                                  prior.status, prior.values, prior.train_s, prior.measure_s,
-                                                  share, prior.train_s + prior.measure_s + share, 0.0, True,
-                                                  prior.device, prior.error)
-                if out[i] is not None:
-                    writes.add(out[i])
-                    if progress:
-                        progress(1)
-                else:
-                    to_run.append(i)
-            if to_run:
-                items = []
-                for i in to_run:
-                    g = batch[i]
-                    known = {}
-                    if shared_keys:
-                        akey = evaluator.arch_key(g)
-                        for k in shared_keys:
-                            m = store.measurement(f"{k}|{akey}")
-                            if m is not None:
-                                known[k] = m
-                    items.append((g, known, strat.warm_start(g)))
-                for j, ev in executor.map_unordered(call, items):
-                    i = to_run[j]
-                    g = batch[i]
-                    se = StoredEvaluation(run_id, done + i, g.key, g.to_dict(), ev.arch_key, keys[i],
-                                          ev.status, ev.values, ev.train_seconds, ev.measure_seconds, share,
-                                          ev.train_seconds + ev.measure_seconds + share, ev.wall_seconds,
-                                          False, ev.device, ev.error)
-                    writes.add(se)
-                    for k, vals in ev.fresh_measurements.items():
-                        store.put_measurement(f"{k}|{ev.arch_key}", vals)
-                    out[i] = se
-                    if progress:
-                        progress(1)
-            obs = []
-            for g, s in zip(batch, out):
-                assert s is not None
-                seen.setdefault(g.key, s)
-                obs.append(observation(problem, g, s.status, _stored_values(s), s))
-                cost += s.cost_s
-            t0 = time.perf_counter()
-            strat.tell(obs)
-            pending_tell = time.perf_counter() - t0
-            done += len(batch)
-            results.extend(out)  # type: ignore[arg-type]
-    finally:
-        writes.flush()  # what was done stays stored, also when a strategy or evaluator raises
-    stats = dict(strat.stats())
-    store.set_run_status(run_id, status, stats)
-    return RunResult(run_id, results, replayed, status, stats)
+    """Run (or resume) one search; returns the run's stored evaluations.  ``progress`` is
+    called with the number of newly evaluated distinct genotypes."""
+    return SearchRun(store, problem, evaluator, strategy, strategy_options, seed, budget,
+                     executor, experiment, progress).run()

@@ -1,6 +1,11 @@
-"""The evaluator: genotype in, :class:`Evaluation` (every metric with provenance) out.
+"""Evaluators: genotype in, :class:`~moo_nas.records.Evaluation` (every metric with provenance) out.
 
-Order of work, so cheap checks spare expensive ones:
+:class:`Evaluator` is the interface the engine calls (one required method, optional hooks);
+:class:`TrainingEvaluator` trains and measures networks; the table evaluator
+(:class:`moo_nas.tabular.TableEvaluator`) looks results up.  :func:`bound_violation` is the one
+bound test, shared by both and by the strategies that screen candidates before training.
+
+The training evaluator's order of work, so cheap checks spare expensive ones:
 
 1. ``arch``-stage providers (analytic costs, modelled hardware) on the layer description;
    a violated bound on one of them ends the evaluation as ``infeasible`` before training;
@@ -9,7 +14,7 @@ Order of work, so cheap checks spare expensive ones:
 3. training with the recipe (a NaN loss makes the evaluation ``failed``);
 4. ``trained``-stage providers.
 
-An :class:`Evaluator` is a small picklable object; the task and space are rebuilt (and
+A :class:`TrainingEvaluator` is a small picklable object; the task and space are rebuilt (and
 memoised) in whichever process evaluates, so it can be shipped to worker processes or Ray.
 """
 
@@ -19,44 +24,80 @@ import hashlib
 import json
 import time
 import traceback
-from dataclasses import dataclass, field
-from typing import Any, Sequence
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, ClassVar, Mapping, Sequence
 
 import torch
 
 from .data import Task, load_task
 from .objectives import (Candidate, MetricProvider, Objective, Value, make_provider,
                          metric, provider_for)
+from .records import Evaluation
 from .space import Genotype, SearchSpace
 from .spaces import make_space
 from .training import Recipe, TrainingDiverged, host_device, train
 
-STATUSES = ("ok", "infeasible", "failed")
+def bound_violation(objectives: Sequence[Objective], values: Mapping[str, "Value | float"]) -> str | None:
+    """The first bound of ``objectives`` that ``values`` violate, as a sentence, or None.
+
+    The one bound test of the project: the evaluators (before and after training) and the
+    strategies that screen candidates before proposing them all call it.  Metrics missing from
+    ``values`` are not checked."""
+    for o in objectives:
+        if o.bound is None or o.name not in values:
+            continue
+        v = values[o.name]
+        x = v.value if isinstance(v, Value) else float(v)
+        if o.violation(x) > 0:
+            return f"{o.name} = {x:g} violates the bound {o.describe()}"
+    return None
 
 
-@dataclass
-class Evaluation:
-    """Everything known about one evaluated genotype."""
+class Evaluator(ABC):
+    """What the engine calls to turn a genotype into an :class:`Evaluation`.
 
-    genotype: Genotype
-    status: str
-    values: dict[str, Value]
-    train_seconds: float = 0.0
-    measure_seconds: float = 0.0
-    wall_seconds: float = 0.0
-    device: str = ""
-    error: str | None = None
-    arch_key: str = ""
-    fresh_measurements: dict[str, dict[str, Value]] = field(default_factory=dict)
+    Must implement :meth:`evaluate`.  The optional hooks refine reuse and storage; their
+    defaults suit any evaluator.  An evaluator is shipped to worker processes (local pool, Ray),
+    so it must pickle cheaply: build heavy state lazily.
+    """
 
-    def value(self, name: str) -> float | None:
-        v = self.values.get(name)
-        return None if v is None else v.value
+    #: results can be recomputed for free (a table lookup): the engine commits them in groups
+    #: and a killed run simply recomputes the uncommitted ones
+    recomputable: ClassVar[bool] = False
+    #: look a genotype up in other runs of the store before evaluating it (off where the lookup
+    #: costs more than evaluating, e.g. tables)
+    cacheable: ClassVar[bool] = True
 
-    @property
-    def cost_seconds(self) -> float:
-        """Search cost of producing this evaluation (training + measurement)."""
-        return self.train_seconds + self.measure_seconds
+    @abstractmethod
+    def evaluate(self, genotype: Genotype, seed: int, *,
+                 known: dict[str, dict[str, Value]] | None = None,
+                 warm_start: dict[str, Any] | None = None) -> Evaluation:
+        """Evaluate one genotype with training seed ``seed``.  ``known``: measurements shared
+        by architecture (keyed as :meth:`shared_measurement_keys`), to reuse instead of
+        measuring again; ``warm_start``: initial weights from the strategy.  Never raises for
+        a bad candidate: returns a ``failed`` or ``infeasible`` record instead."""
+
+    def config(self) -> dict[str, Any]:
+        """What identifies this evaluator's results (recorded with runs, part of cache keys)."""
+        return {"type": type(self).__name__}
+
+    def arch_key(self, genotype: Genotype) -> str:
+        """Identity of the network a genotype builds (genotypes of one network share it)."""
+        return genotype.key
+
+    def cache_key(self, genotype: Genotype, seed: int) -> str:
+        """Same key -> same results: another run's evaluation with this key may be reused."""
+        data = [self.config(), self.arch_key(genotype), seed]
+        return hashlib.sha1(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
+
+    def shared_measurement_keys(self) -> list[str]:
+        """Keys of measurements that depend only on the architecture (shared across runs)."""
+        return []
+
+    def check(self) -> None:
+        """Raise :class:`UserError` now if evaluating is impossible here (an objective that
+        cannot be measured on this machine); called before the store is touched."""
 
 
 @dataclass(frozen=True)
@@ -85,7 +126,7 @@ def needed_providers(objectives: Sequence[Objective], extra: Sequence[str],
     return {n: dict(options.get(n, {})) for n in sorted(names)}
 
 
-class Evaluator:
+class TrainingEvaluator(Evaluator):
     """Trains and measures genotypes of one space on one task with one recipe."""
 
     def __init__(self, spec: EvaluatorSpec):
@@ -131,7 +172,8 @@ class Evaluator:
         return self.space.arch(genotype).fingerprint()
 
     def cache_key(self, genotype: Genotype, seed: int) -> str:
-        """Same architecture, task, recipe, providers and training seed -> same results."""
+        """Same architecture, task, recipe, providers and training seed -> same results
+        (the space is left out: equal networks from two spaces share results)."""
         data = [self.arch_key(genotype), self.task.config(), self.spec.recipe.to_json(),
                 self.spec.providers, seed]
         return hashlib.sha1(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
@@ -146,23 +188,18 @@ class Evaluator:
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__init__(state["spec"])
 
-    def _check(self, values: dict[str, Value]) -> str | None:
-        for o in self.spec.objectives:
-            if o.bound is not None and o.name in values and o.violation(values[o.name].value) > 0:
-                return f"{o.name} = {values[o.name].value:g} violates the bound {o.describe()}"
-        return None
+    def check(self) -> None:
+        self.providers  # noqa: B018 - building them refuses metrics this machine cannot measure
 
-    def evaluate(self, genotype: Genotype, seed: int,
+    def evaluate(self, genotype: Genotype, seed: int, *,
                  known: dict[str, dict[str, Value]] | None = None,
-                 warm_start: dict[str, torch.Tensor] | None = None) -> Evaluation:
-        """Evaluate one genotype.  ``known`` holds shared measurements by provider cache key
-        (reused instead of measuring again); ``warm_start`` initial weights."""
+                 warm_start: dict[str, Any] | None = None) -> Evaluation:
         t_start = time.perf_counter()
         known = known or {}
         space = self.space
         g = space.validate(genotype)
         arch = space.arch(g)
-        ev = Evaluation(g, "ok", {}, device=host_device(), arch_key=arch.fingerprint())
+        ev = Evaluation.of(g, "ok", device=host_device(), arch_key=arch.fingerprint())
         cand = Candidate(space, g, arch, self.task)
         measure = 0.0
         try:
@@ -185,7 +222,7 @@ class Evaluator:
                     ev.values.update(vals)
                     if key is not None:
                         ev.fresh_measurements[key] = vals
-                reason = self._check(ev.values)
+                reason = bound_violation(self.spec.objectives, ev.values)
                 if reason:
                     ev.status, ev.error = "infeasible", reason
                     return ev
@@ -194,9 +231,9 @@ class Evaluator:
             except TrainingDiverged as exc:
                 ev.status, ev.error = "failed", f"training diverged: {exc}"
                 return ev
-            ev.train_seconds = res.train_seconds
+            ev.train_s = res.train_seconds
             ev.device = res.device
-            src = (f"measured: trained on {res.device}, recipe {self.spec.recipe.epochs} epochs, "
+            src = (f"trained on {res.device}, recipe {self.spec.recipe.epochs} epochs, "
                    f"seed {seed}")
             ev.values["val_accuracy"] = Value(res.val_accuracy, "measured", src + ", validation split")
             ev.values["val_error"] = Value(1 - res.val_accuracy, "measured", src + ", validation split")
@@ -208,7 +245,7 @@ class Evaluator:
                     t0 = time.perf_counter()
                     ev.values.update(p.compute(cand))
                     measure += time.perf_counter() - t0
-            reason = self._check(ev.values)
+            reason = bound_violation(self.spec.objectives, ev.values)
             if reason:
                 ev.status, ev.error = "infeasible", reason
         except Exception as exc:  # a broken candidate must not stop the search
@@ -216,6 +253,6 @@ class Evaluator:
             ev.error = f"{type(exc).__name__}: {exc}"
             ev.values.setdefault("traceback", Value(0.0, "measured", traceback.format_exc()[-2000:]))
         finally:
-            ev.measure_seconds = measure
-            ev.wall_seconds = time.perf_counter() - t_start
+            ev.measure_s = measure
+            ev.wall_s = time.perf_counter() - t_start
         return ev

@@ -37,17 +37,17 @@ class LocalExecutor(Executor):
 
 
 def make_executor(name: str, **options: Any) -> Executor:
-    """Executor by name: ``local`` or ``ray`` (options: address, num_cpus, ...)."""
-    from .errors import UserError, unknown_name
+    """Executor by name from :data:`moo_nas.registry.EXECUTORS` (``local``, ``ray`` with options
+    address, num_cpus, ...)."""
+    from .errors import UserError
+    from .registry import EXECUTORS
 
-    if name == "local":
-        if options:
-            raise UserError(f"the local executor takes no options, got {sorted(options)}.")
-        return LocalExecutor()
     if name == "ray":
         try:
-            from .ray_executor import RayExecutor
+            import ray  # noqa: F401
         except ImportError as exc:
             raise UserError(f"the ray executor needs Ray: pip install 'moo-nas[ray]' ({exc}).") from None
-        return RayExecutor(**options)
-    raise unknown_name("executor", name, ["local", "ray"])
+    cls = EXECUTORS.get(name)
+    if name == "local" and options:
+        raise UserError(f"the local executor takes no options, got {sorted(options)}.")
+    return cls(**options)

@@ -35,28 +35,30 @@ the default, or ``kind = "table"`` with the table's options).
 
 from __future__ import annotations
 
+import json
+import os
+import signal
 import sys
 import time
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+import traceback
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
 
-from strategies import get_strategy
-from strategies.base import Problem
-
 from .engine import Budget, run_search
 from .errors import UserError
-from .evaluator import Evaluator, EvaluatorSpec, needed_providers
+from .evaluator import Evaluator, EvaluatorSpec, TrainingEvaluator, needed_providers
 from .executors import make_executor
 from .objectives import Objective, make_objective
+from .registry import STRATEGIES
 from .store import Store
+from .strategy import Problem
 from .training import Recipe
 
 if TYPE_CHECKING:
@@ -96,6 +98,16 @@ class Experiment:
     executor: dict[str, Any] = field(default_factory=lambda: {"name": "local"})
     evaluator: dict[str, Any] = field(default_factory=lambda: {"kind": "train"})
     description: str = ""
+    _built: "tuple[Problem, Evaluator] | None" = field(default=None, repr=False, compare=False)
+
+    def built(self) -> "tuple[Problem, Evaluator]":
+        """The problem and evaluator this experiment describes, built once per process."""
+        if self._built is None:
+            self._built = build(self)
+        return self._built
+
+    def __getstate__(self) -> dict[str, Any]:  # worker processes build their own
+        return {**self.__dict__, "_built": None}
 
 
 def _table(data: dict[str, Any], key: str, where: str) -> dict[str, Any]:
@@ -157,7 +169,7 @@ def parse_experiment(data: dict[str, Any], where: str = "the experiment") -> Exp
         if not isinstance(s, dict) or "name" not in s:
             raise UserError(f"every [[strategies]] entry in {where} needs a name.")
         opts = {k: v for k, v in s.items() if k != "name"}
-        cls = get_strategy(s["name"])
+        cls = STRATEGIES.get(s["name"])
         unknown_opts = sorted(set(opts) - set(cls.option_names()))
         if unknown_opts:
             raise UserError(f"strategy {s['name']!r} has no option(s) {unknown_opts}; its options are: "
@@ -172,11 +184,11 @@ def parse_experiment(data: dict[str, Any], where: str = "the experiment") -> Exp
     if evaluator.get("kind", "train") not in ("train", "table"):
         raise UserError(f"[evaluator] kind in {where} must be \"train\" or \"table\".")
     store = data.get("store", f"runs/{name}.sqlite")
-    report = data.get("report", f"reports/{name}")
+    report = data.get("report", f"runs/reports/{name}")
     exp = Experiment(name, seeds, task, task_opts, space, space_opts, recipe, budget, tuple(objectives),
                      strategies, Path(store), Path(report), jobs, tuple(extra_metrics), providers,
                      executor, evaluator, str(data.get("description", "")))
-    build(exp)  # fail early on bad names / options / impossible constraints
+    exp.built()  # fail early on bad names / options / impossible constraints
     return exp
 
 
@@ -192,8 +204,8 @@ def load_experiment(path: str | Path) -> Experiment:
     return parse_experiment(data, str(path))
 
 
-def build(exp: Experiment) -> tuple[Problem, Any]:
-    """The problem and evaluator an experiment describes."""
+def build(exp: Experiment) -> tuple[Problem, Evaluator]:
+    """The problem and evaluator an experiment describes (use :meth:`Experiment.built`)."""
     if exp.evaluator.get("kind", "train") == "table":
         from .tabular import make_table_evaluator
 
@@ -204,14 +216,15 @@ def build(exp: Experiment) -> tuple[Problem, Any]:
         spec = EvaluatorSpec(exp.space, exp.space_options, exp.task, exp.task_options, exp.recipe,
                              exp.objectives, needed_providers(exp.objectives, exp.extra_metrics, exp.providers),
                              exp.extra_metrics)
-        evaluator = Evaluator(spec)
+        evaluator = TrainingEvaluator(spec)
         problem = Problem(evaluator.space, exp.objectives, evaluator.task, exp.recipe)
     check_feasible(problem)
     return problem, evaluator
 
 
-def check_feasible(problem: Problem, samples: int = 200) -> None:
-    """Reject bounds on analytic costs that no genotype can meet (smallest sampled + seed-free check)."""
+def check_feasible(problem: Problem) -> None:
+    """Reject bounds on analytic costs that no genotype can meet: the smallest genotype of
+    the space (first option everywhere) already violates them."""
     from . import costs
 
     analytic = {"params": costs.params, "model_bytes": costs.model_bytes, "macs": costs.macs,
@@ -231,33 +244,144 @@ def check_feasible(problem: Problem, samples: int = 200) -> None:
                 f"network has {o.name} = {v:g}; relax the bound.")
 
 
-def _run_one(exp: Experiment, strategy: StrategyEntry, seed: int) -> int:
-    problem, evaluator = build(exp)
+def check_store(exp: Experiment) -> None:
+    """Refuse, before any training, to add runs to a store whose runs of the same experiment
+    name were made with another space, task, recipe, objectives or strategy options (the report
+    would pool them).  A store that does not exist yet is not created."""
+    if not exp.store.exists():
+        return
+    problem, evaluator = exp.built()
+    conf = evaluator.config()
+    want = {"space": problem.space.config(), "task": conf.get("task", {}),
+            "recipe": conf.get("recipe", {}), "objectives": [o.__dict__ for o in exp.objectives]}
+    options = {(s.name, seed): s.options for s in exp.strategies for seed in exp.seeds}
+
+    def same(a: Any, b: Any) -> bool:
+        return json.dumps(a, sort_keys=True, default=str) == json.dumps(b, sort_keys=True, default=str)
+
+    with Store(exp.store) as store:
+        for r in store.runs(exp.name):
+            have = {"space": r.space, "task": r.task, "recipe": r.recipe, "objectives": r.objectives}
+            for key in want:
+                if not same(have[key], want[key]):
+                    raise UserError(
+                        f"store {exp.store} already holds experiment {exp.name!r} with another {key} "
+                        f"({json.dumps(have[key], sort_keys=True)} instead of "
+                        f"{json.dumps(want[key], sort_keys=True, default=str)}); give this one another "
+                        "name (--name or name = ...) or another store.")
+            wanted = options.get((r.strategy, r.seed))
+            if wanted is not None and not same(wanted, r.options):
+                raise UserError(
+                    f"store {exp.store} already holds run {r.strategy} seed {r.seed} of experiment "
+                    f"{exp.name!r} with options {r.options} instead of {wanted}; give this one another "
+                    "name or another store.")
+
+
+def planned_evaluations(exp: Experiment) -> int | None:
+    """How many distinct evaluations the experiment's runs will make in all (None: unknown)."""
+    if exp.budget.evaluations is None:
+        return None
+    problem, _ = exp.built()
+    total = 0
+    for s in exp.strategies:
+        for seed in exp.seeds:
+            planned = STRATEGIES.get(s.name).create(problem, seed, s.options).planned_evaluations()
+            total += exp.budget.evaluations if planned is None else min(planned, exp.budget.evaluations)
+    return total
+
+
+def _run_one(exp: Experiment, strategy: StrategyEntry, seed: int,
+             progress: Callable[[int], None] | None = None) -> int:
+    problem, evaluator = exp.built()
     executor = make_executor(**exp.executor)
     try:
         with Store(exp.store) as store:
             r = run_search(store, problem, evaluator, strategy.name, strategy.options, seed,
-                           exp.budget, executor, experiment=exp.name)
+                           exp.budget, executor, experiment=exp.name, progress=progress)
     finally:
         executor.close()
     return r.run_id
 
 
+def _child(exp: Experiment, strategy: StrategyEntry, seed: int, conn: Any) -> None:
+    """Body of a worker process of :func:`_run_parallel`: one run, its outcome sent back."""
+    try:
+        conn.send(("ok", _run_one(exp, strategy, seed)))
+    except UserError as exc:
+        conn.send(("user", str(exc)))
+    except KeyboardInterrupt:
+        conn.send(("interrupted", ""))
+    except BaseException:  # noqa: B036 - reported to the parent, which raises it
+        conn.send(("error", traceback.format_exc()))
+    finally:
+        conn.close()
+
+
+def _run_parallel(exp: Experiment, jobs: list[tuple[StrategyEntry, int]], refresh: Callable[[], None]) -> None:
+    """Run ``jobs`` in at most ``exp.jobs`` worker processes.  Ctrl-C: no queued run starts,
+    running ones are interrupted (their finished evaluations stay stored) within seconds."""
+    ctx = get_context("spawn")
+    queue = list(jobs)
+    running: dict[Any, tuple[Any, Any]] = {}
+    try:
+        while queue or running:
+            while queue and len(running) < exp.jobs:
+                s, seed = queue.pop(0)
+                parent, child = ctx.Pipe(duplex=False)
+                p = ctx.Process(target=_child, args=(exp, s, seed, child), daemon=True)
+                p.start()
+                child.close()
+                running[p] = (parent, (s.name, seed))
+            time.sleep(0.2)
+            for p in [p for p in running if not p.is_alive()]:
+                parent, (name, seed) = running.pop(p)
+                outcome = parent.recv() if parent.poll() else ("error", f"exit code {p.exitcode}")
+                if outcome[0] == "user":
+                    raise UserError(outcome[1])
+                if outcome[0] == "interrupted":
+                    raise KeyboardInterrupt
+                if outcome[0] == "error":
+                    raise RuntimeError(f"run {name} seed {seed} failed:\n{outcome[1]}")
+            refresh()
+    finally:
+        _stop(list(running))
+
+
+def _stop(processes: list[Any], grace: float = 5.0) -> None:
+    """Interrupt worker processes (SIGINT: they release their runs) and wait; kill stragglers."""
+    for p in processes:
+        if p.is_alive():
+            try:
+                os.kill(p.pid, signal.SIGINT)
+            except ProcessLookupError:
+                pass
+    deadline = time.monotonic() + grace
+    for p in processes:
+        p.join(max(0.0, deadline - time.monotonic()))
+        if p.is_alive():
+            p.kill()
+            p.join()
+
+
 def run_experiment(exp: Experiment, progress: bool = True, write: bool = True) -> Path:
-    """Run (or resume) every strategy x seed of an experiment, then write its report."""
+    """Run (or resume) every strategy x seed of an experiment, then write its report.
+
+    Everything that can be refused is refused before the store is touched or anything is
+    trained: objectives this machine cannot measure, a store whose runs of this experiment
+    were made with another configuration."""
     from tqdm import tqdm
 
+    problem, evaluator = exp.built()
+    evaluator.check()
+    check_store(exp)
     jobs = [(s, seed) for s in exp.strategies for seed in exp.seeds]
-    per_run = exp.budget.evaluations
-    total = per_run * len(jobs) if per_run else None
+    total = planned_evaluations(exp)
     store = Store(exp.store)
-    bar = tqdm(total=total, desc=exp.name, unit="eval", disable=not progress, dynamic_ncols=True,
-               file=sys.stderr)
+    bar = tqdm(total=total, initial=store.count_evaluations(exp.name), desc=exp.name, unit="eval",
+               disable=not progress, dynamic_ncols=True, file=sys.stderr)
 
     def refresh() -> None:
-        n = store.conn.execute(
-            "SELECT COUNT(*) FROM evaluations e JOIN runs r ON e.run_id = r.id WHERE r.experiment=?",
-            (exp.name,)).fetchone()[0]
+        n = store.count_evaluations(exp.name)
         bar.n = min(n, total) if total else n
         bar.refresh()
 
@@ -267,21 +391,9 @@ def run_experiment(exp: Experiment, progress: bool = True, write: bool = True) -
         if exp.jobs <= 1 or len(jobs) == 1 or exp.executor.get("name") == "ray":
             for s, seed in jobs:
                 bar.set_postfix_str(f"{s.name} seed {seed}")
-                problem, evaluator = build(exp)
-                executor = make_executor(**exp.executor)
-                try:
-                    run_search(store, problem, evaluator, s.name, s.options, seed, exp.budget,
-                               executor, experiment=exp.name, progress=lambda k: (bar.update(k)))
-                finally:
-                    executor.close()
+                _run_one(exp, s, seed, progress=bar.update)
         else:
-            with ProcessPoolExecutor(max_workers=exp.jobs, mp_context=get_context("spawn")) as pool:
-                pending = {pool.submit(_run_one, exp, s, seed) for s, seed in jobs}
-                while pending:
-                    done, pending = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
-                    for f in done:
-                        f.result()
-                    refresh()
+            _run_parallel(exp, jobs, refresh)
         refresh()
     finally:
         bar.close()
@@ -289,8 +401,6 @@ def run_experiment(exp: Experiment, progress: bool = True, write: bool = True) -
     if write:
         return write_experiment_report(exp, store, wall)
     return exp.report
-
-
 def experiment_runs(exp: Experiment, store: Store) -> list["StoredRun"]:
     """The stored runs of ``exp``'s strategies and seeds."""
     wanted = {(s.name, seed) for s in exp.strategies for seed in exp.seeds}
@@ -305,7 +415,7 @@ def compare_experiment(exp: Experiment, store: Store) -> "Comparison":
     runs = experiment_runs(exp, store)
     if exp.evaluator.get("kind") != "table":
         return compare(store, runs)
-    table = build(exp)[1].table
+    table = exp.built()[1].table  # type: ignore[attr-defined]
     points = table.points(exp.objectives)
     label = (f"the true front of table {table.info.name}, all {len(table)} architectures "
              f"and {table.n_rows()} recorded rows")

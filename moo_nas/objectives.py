@@ -56,6 +56,12 @@ class Value:
     def from_json(cls, d: dict[str, Any]) -> "Value":
         return cls(float(d["value"]), d["origin"], d["source"])
 
+    def describe(self) -> str:
+        """``origin: source`` — where the number came from, for exports and reports."""
+        if self.source.startswith(self.origin + ":"):  # sources written before origin was split out
+            return self.source
+        return f"{self.origin}: {self.source}"
+
 
 @dataclass(frozen=True)
 class MetricDef:
@@ -161,56 +167,57 @@ ACCURACY_METRICS = (
 )
 
 # ----------------------------------------------------------------------------- registry
-_PROVIDERS: dict[str, type[MetricProvider]] = {}
-_METRICS: dict[str, MetricDef] = {m.name: m for m in ACCURACY_METRICS}
-_METRIC_PROVIDER: dict[str, str] = {}
-
-
 def register_provider(cls: type[MetricProvider]) -> type[MetricProvider]:
-    """Register a provider class; its metrics become valid objective names."""
-    _PROVIDERS[cls.name] = cls
-    for m in cls.metrics:
-        _METRICS[m.name] = m
-        _METRIC_PROVIDER[m.name] = cls.name
+    """Register a provider class under ``cls.name`` in :data:`moo_nas.registry.PROVIDERS`; its
+    metrics become valid objective names.  Returns ``cls`` (usable as a decorator)."""
+    from .registry import PROVIDERS
+
+    PROVIDERS.register(cls.name, cls)
     return cls
 
 
-register_provider(AnalyticProvider)
+def _metric_index() -> dict[str, tuple[MetricDef, str | None]]:
+    """Every metric with the name of its provider (None: computed by training)."""
+    from .registry import PROVIDERS
 
-
-def _load_plugins() -> None:
-    # hardware providers register themselves on import
-    from . import hardware  # noqa: F401
+    index: dict[str, tuple[MetricDef, str | None]] = {m.name: (m, None) for m in ACCURACY_METRICS}
+    for pname, cls in PROVIDERS.items():
+        for m in cls.metrics:
+            index.setdefault(m.name, (m, pname))
+    return index
 
 
 def metric(name: str) -> MetricDef:
-    _load_plugins()
-    if name not in _METRICS:
-        raise unknown_name("objective", name, _METRICS)
-    return _METRICS[name]
+    """The definition of metric ``name`` (a :class:`UserError` with suggestions if unknown)."""
+    index = _metric_index()
+    if name not in index:
+        raise unknown_name("objective", name, index)
+    return index[name][0]
 
 
 def all_metrics() -> dict[str, MetricDef]:
-    _load_plugins()
-    return dict(_METRICS)
+    """Every metric any registered provider (or training) computes."""
+    return {n: m for n, (m, _) in _metric_index().items()}
 
 
 def provider_for(name: str) -> str | None:
     """Name of the provider computing metric ``name`` (None for training metrics)."""
     metric(name)
-    return _METRIC_PROVIDER.get(name)
+    return _metric_index()[name][1]
 
 
 def make_provider(name: str, **options: Any) -> MetricProvider:
-    _load_plugins()
-    if name not in _PROVIDERS:
-        raise unknown_name("metric provider", name, _PROVIDERS)
-    return _PROVIDERS[name](**options)
+    """An instance of the provider registered as ``name``, built with ``options``."""
+    from .registry import PROVIDERS
+
+    return PROVIDERS.get(name)(**options)
 
 
 def provider_classes() -> dict[str, type[MetricProvider]]:
-    _load_plugins()
-    return dict(_PROVIDERS)
+    """Every registered provider class by name."""
+    from .registry import PROVIDERS
+
+    return dict(PROVIDERS.items())
 
 
 # ----------------------------------------------------------------------------- parsing

@@ -38,7 +38,7 @@ import ray.cloudpickle as cloudpickle
 from ray.exceptions import RayError, RayTaskError
 
 from .errors import UserError
-from .evaluator import Evaluation
+from .records import Evaluation
 from .executors import Executor
 from .space import Genotype
 
@@ -221,4 +221,4 @@ def failed_evaluation(fn: Callable[[Any], Any], item: Any, exc: BaseException, r
             arch_key = evaluator.arch_key(genotype)
         except Exception:  # the key is a convenience; never fail the record for it
             arch_key = ""
-    return Evaluation(genotype, "failed", {}, device="ray worker (lost)", error=msg[:500], arch_key=arch_key)
+    return Evaluation.of(genotype, "failed", device="ray worker (lost)", error=msg[:500], arch_key=arch_key)

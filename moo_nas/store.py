@@ -10,10 +10,19 @@ Tables:
                   genotype, status, every metric with its provenance, training / measurement /
                   strategy time, cost, device, error.  ``cache_key`` (architecture, task, recipe,
                   training seed) lets other runs reuse a result instead of training again.
+``events``        the run's history as the strategy saw it: every ask (sequence numbers and
+                  genotypes proposed) and every tell (sequence numbers whose results were
+                  given to the strategy), in order.  Resuming replays this log through a
+                  fresh strategy, so a run continues exactly as it would have.
 ``measurements``  measured values that depend only on the architecture (e.g. host latency),
                   shared by every run of the store so the same network is not timed twice.
 
-Several processes may write to one store: WAL mode plus a busy timeout serialise writers.
+A run being executed is *claimed* by its process (``owner``, refreshed ``heartbeat``): a
+second process refuses to run it while the owner lives; the claim of a process that died is
+taken over (at once on the same host, after a grace period elsewhere).
+
+Several processes may write to one store: WAL mode plus a busy timeout serialise writers, and
+every write transaction is short (a strategy never computes while holding the write lock).
 Nothing is ever deleted; a corrupted file is reported as such.
 """
 
@@ -21,16 +30,31 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import socket
 import sqlite3
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable, Sequence
 
 from .errors import UserError
 from .objectives import Value
+from .records import Evaluation
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+
+_EVENTS = """
+CREATE TABLE IF NOT EXISTS events (
+    run_id INTEGER NOT NULL REFERENCES runs(id),
+    idx INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    asked INTEGER NOT NULL,
+    seqs_json TEXT NOT NULL,
+    genotypes_json TEXT NOT NULL,
+    PRIMARY KEY (run_id, idx)
+)
+"""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -48,7 +72,9 @@ CREATE TABLE IF NOT EXISTS runs (
     status TEXT NOT NULL,
     stats_json TEXT NOT NULL DEFAULT '{}',
     created REAL NOT NULL,
-    updated REAL NOT NULL
+    updated REAL NOT NULL,
+    owner TEXT,
+    heartbeat REAL
 );
 CREATE TABLE IF NOT EXISTS evaluations (
     id INTEGER PRIMARY KEY,
@@ -77,7 +103,7 @@ CREATE TABLE IF NOT EXISTS measurements (
     values_json TEXT NOT NULL,
     created REAL NOT NULL
 );
-"""
+""" + _EVENTS + ";"
 
 
 @dataclass
@@ -103,32 +129,50 @@ class StoredRun:
         return f"{self.strategy}#{self.seed}"
 
 
-@dataclass
-class StoredEvaluation:
-    """One evaluation as recorded in the store."""
+@dataclass(frozen=True)
+class Event:
+    """One entry of a run's history: ``kind`` ``ask`` (the strategy was asked for ``asked``
+    genotypes and proposed ``seqs``, with their genotypes as dicts) or ``tell`` (results of
+    ``seqs`` given to the strategy, in that order)."""
 
-    run_id: int
-    seq: int
-    genotype_key: str
-    genotype: dict[str, Any]
-    arch_key: str
-    cache_key: str
-    status: str
-    values: dict[str, Value]
-    train_s: float
-    measure_s: float
-    strategy_s: float
-    cost_s: float
-    wall_s: float
-    cached: bool
-    device: str
-    error: str | None
-    finished: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict)
+    kind: str
+    seqs: tuple[int, ...]
+    genotypes: tuple[dict[str, Any], ...] = ()
+    asked: int = 0
 
-    def value(self, name: str) -> float | None:
-        v = self.values.get(name)
-        return None if v is None else v.value
+
+@dataclass(frozen=True)
+class Claim:
+    """Who is executing a run: ``owner`` is ``host:pid:token``."""
+
+    owner: str
+    heartbeat: float
+
+    @property
+    def host(self) -> str:
+        return self.owner.split(":")[0]
+
+    @property
+    def pid(self) -> int:
+        return int(self.owner.split(":")[1])
+
+    def alive(self, grace: float, now: float | None = None) -> bool:
+        """False when the owner is known dead: same host and no such process, or no heartbeat
+        for ``grace`` seconds."""
+        now = time.time() if now is None else now
+        if self.host == socket.gethostname():
+            try:
+                os.kill(self.pid, 0)
+            except ProcessLookupError:
+                return False
+            except PermissionError:
+                pass
+        return now - self.heartbeat < grace
+
+
+def new_owner() -> str:
+    """An owner string for this process: ``host:pid:token``."""
+    return f"{socket.gethostname()}:{os.getpid()}:{os.urandom(4).hex()}"
 
 
 def _values_to_json(values: dict[str, Value]) -> str:
@@ -144,19 +188,30 @@ class Store:
 
     def __init__(self, path: str | Path, timeout: float = 60.0):
         self.path = Path(path)
-        if self.path.parent and not self.path.parent.exists():
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.timeout = timeout
+        if self.path.is_dir():
+            raise UserError(f"store {self.path} is a directory; point --store at a file such as runs/NAME.sqlite.")
         try:
-            self.conn = sqlite3.connect(str(self.path), timeout=timeout, isolation_level=None)
-            self.conn.execute("PRAGMA journal_mode=WAL")
-            self.conn.execute("PRAGMA synchronous=NORMAL")
-            self.conn.execute("PRAGMA busy_timeout=%d" % int(timeout * 1000))
+            if self.path.parent and not self.path.parent.exists():
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.conn = self._connect()
             self._init_schema()
         except sqlite3.DatabaseError as exc:
             raise UserError(
                 f"store {self.path} is not a readable moo_nas SQLite store ({exc}); "
                 "point --store at another file or restore it from a backup."
             ) from None
+        except OSError as exc:
+            raise UserError(f"cannot create the store {self.path} ({exc.strerror}); "
+                            "point --store at a writable place.") from None
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(str(self.path), timeout=self.timeout, isolation_level=None,
+                               check_same_thread=False)
+        conn.execute("PRAGMA busy_timeout=%d" % int(self.timeout * 1000))
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        return conn
 
     def _init_schema(self) -> None:
         cur = self.conn.execute("SELECT name FROM sqlite_master WHERE type='table' AND name='meta'")
@@ -164,8 +219,22 @@ class Store:
             self.conn.executescript(_SCHEMA)  # idempotent (IF NOT EXISTS)
             self.conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
         row = self.conn.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+        if row is not None and int(row[0]) == 1:
+            self._migrate_from_1()
+            row = (str(SCHEMA_VERSION),)
         if row is None or int(row[0]) != SCHEMA_VERSION:
             raise UserError(f"store {self.path} has schema {row and row[0]}, this moo_nas reads {SCHEMA_VERSION}.")
+
+    def _migrate_from_1(self) -> None:
+        """Schema 1 -> 2: run claims and the event log.  Runs recorded before have no events:
+        they can be reported and compared but not resumed."""
+        with self.transaction():
+            cols = {r[1] for r in self.conn.execute("PRAGMA table_info(runs)")}
+            for col, typ in (("owner", "TEXT"), ("heartbeat", "REAL")):
+                if col not in cols:
+                    self.conn.execute(f"ALTER TABLE runs ADD COLUMN {col} {typ}")
+            self.conn.execute(_EVENTS)
+            self.conn.execute("UPDATE meta SET value=? WHERE key='schema'", (str(SCHEMA_VERSION),))
 
     def close(self) -> None:
         self.conn.close()
@@ -175,6 +244,12 @@ class Store:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+    # ------------------------------------------------------------------ transactions
+    def transaction(self) -> "_Transaction":
+        """``with store.transaction(): ...`` — one short write transaction (BEGIN IMMEDIATE),
+        committed at the end, rolled back on an exception."""
+        return _Transaction(self.conn)
 
     # ------------------------------------------------------------------ runs
     def get_or_create_run(self, signature: str, experiment: str, strategy: str,
@@ -190,7 +265,7 @@ class Store:
             cur = self.conn.execute(
                 "INSERT INTO runs (signature, experiment, strategy, options_json, seed, space_json,"
                 " task_json, recipe_json, objectives_json, status, created, updated)"
-                " VALUES (?,?,?,?,?,?,?,?,?, 'running', ?, ?)",
+                " VALUES (?,?,?,?,?,?,?,?,?, 'created', ?, ?)",
                 (signature, experiment, strategy, json.dumps(options, sort_keys=True), seed,
                  json.dumps(space, sort_keys=True), json.dumps(task, sort_keys=True),
                  json.dumps(recipe, sort_keys=True), json.dumps(objectives), now, now),
@@ -207,6 +282,40 @@ class Store:
         else:
             self.conn.execute("UPDATE runs SET status=?, stats_json=?, updated=? WHERE id=?",
                               (status, json.dumps(stats, sort_keys=True), time.time(), run_id))
+
+    def claim_run(self, run_id: int, owner: str, grace: float = 30.0) -> None:
+        """Make ``owner`` the process executing ``run_id`` (status ``running``).  A live other
+        owner is a :class:`UserError`; a dead one's claim is taken over."""
+        with self.transaction():
+            row = self.conn.execute("SELECT owner, heartbeat FROM runs WHERE id=?", (run_id,)).fetchone()
+            if row is None:
+                raise UserError(f"store {self.path} has no run {run_id}.")
+            if row[0] and row[0] != owner:
+                other = Claim(row[0], float(row[1] or 0.0))
+                if other.alive(grace):
+                    age = time.time() - other.heartbeat
+                    raise UserError(
+                        f"run {run_id} of store {self.path} is being executed by process {other.pid} "
+                        f"on {other.host} (last heartbeat {age:.0f} s ago); wait for it to finish "
+                        "or stop it, then run the same command again to resume.")
+            self.conn.execute("UPDATE runs SET owner=?, heartbeat=?, status='running', updated=?"
+                              " WHERE id=?", (owner, time.time(), time.time(), run_id))
+
+    def heartbeat(self, run_id: int, owner: str) -> bool:
+        """Refresh ``owner``'s claim; False when the claim was taken over by another process."""
+        cur = self.conn.execute("UPDATE runs SET heartbeat=? WHERE id=? AND owner=?",
+                                (time.time(), run_id, owner))
+        return cur.rowcount == 1
+
+    def release_run(self, run_id: int, owner: str, status: str,
+                    stats: dict[str, Any] | None = None) -> None:
+        """End ``owner``'s claim with a final ``status`` (``finished``, ``interrupted`` …)."""
+        with self.transaction():
+            row = self.conn.execute("SELECT owner FROM runs WHERE id=?", (run_id,)).fetchone()
+            if row is None or row[0] != owner:
+                return  # taken over meanwhile: the new owner decides the status
+            self.set_run_status(run_id, status, stats)
+            self.conn.execute("UPDATE runs SET owner=NULL WHERE id=?", (run_id,))
 
     def runs(self, experiment: str | None = None) -> list[StoredRun]:
         q = "SELECT id, experiment, strategy, options_json, seed, space_json, task_json, recipe_json," \
@@ -228,48 +337,72 @@ class Store:
                 return r
         raise UserError(f"store {self.path} has no run {run_id}; `moo-nas show {self.path}` lists its runs.")
 
-    # ------------------------------------------------------------------ evaluations
-    def add_evaluation(self, ev: StoredEvaluation) -> None:
-        """Insert one evaluation and commit it (autocommit: durable when this returns), unless a
-        transaction opened by :meth:`begin` is pending; then it is durable at :meth:`commit`."""
-        self.conn.execute(
-            "INSERT OR IGNORE INTO evaluations (run_id, seq, genotype_key, genotype_json, arch_key,"
-            " cache_key, status, values_json, train_s, measure_s, strategy_s, cost_s, wall_s, cached,"
-            " device, error, finished) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (ev.run_id, ev.seq, ev.genotype_key, json.dumps(ev.genotype, sort_keys=True),
-             ev.arch_key, ev.cache_key, ev.status, _values_to_json(ev.values), ev.train_s,
-             ev.measure_s, ev.strategy_s, ev.cost_s, ev.wall_s, int(ev.cached), ev.device,
-             ev.error, ev.finished or time.time()),
-        )
+    # ------------------------------------------------------------------ writing
+    def append(self, evaluations: Iterable[Evaluation] = (), events: Iterable[tuple[int, int, Event]] = (),
+               measurements: Iterable[tuple[str, dict[str, Value]]] = ()) -> None:
+        """Write evaluations, events ``(run_id, idx, event)`` and shared measurements in one
+        short transaction: all of them are durable when this returns, or none."""
+        evaluations, events, measurements = list(evaluations), list(events), list(measurements)
+        if not (evaluations or events or measurements):
+            return
+        now = time.time()
+        with self.transaction():
+            if evaluations:
+                self.conn.executemany(
+                    f"INSERT OR IGNORE INTO evaluations ({self._COLS}) VALUES ({','.join('?' * 17)})",
+                    [(ev.run_id, ev.seq, ev.genotype_key, json.dumps(ev.genotype, sort_keys=True),
+                      ev.arch_key, ev.cache_key, ev.status, _values_to_json(ev.values), ev.train_s,
+                      ev.measure_s, ev.strategy_s, ev.cost_s, ev.wall_s, int(ev.cached), ev.device,
+                      ev.error, ev.finished or now) for ev in evaluations])
+            if events:
+                self.conn.executemany(
+                    "INSERT OR IGNORE INTO events (run_id, idx, kind, asked, seqs_json, genotypes_json)"
+                    " VALUES (?,?,?,?,?,?)",
+                    [(rid, idx, e.kind, e.asked, json.dumps(list(e.seqs)),
+                      json.dumps(list(e.genotypes), sort_keys=True)) for rid, idx, e in events])
+            if measurements:
+                self.conn.executemany("INSERT OR IGNORE INTO measurements VALUES (?,?,?)",
+                                      [(k, _values_to_json(v), now) for k, v in measurements])
 
-    def begin(self) -> None:
-        """Open a write transaction (no-op if one is open): later writes wait for :meth:`commit`."""
-        if not self.conn.in_transaction:
-            self.conn.execute("BEGIN IMMEDIATE")
+    def add_evaluation(self, ev: Evaluation) -> None:
+        """Insert one evaluation, durable when this returns."""
+        self.append(evaluations=[ev])
 
-    def commit(self) -> None:
-        """Commit the transaction opened by :meth:`begin` (no-op if none is open)."""
-        if self.conn.in_transaction:
-            self.conn.execute("COMMIT")
-
-    def _rows_to_evals(self, rows) -> list[StoredEvaluation]:
+    # ------------------------------------------------------------------ reading
+    def _rows_to_evals(self, rows: Sequence[Sequence[Any]]) -> list[Evaluation]:
         return [
-            StoredEvaluation(r[0], r[1], r[2], json.loads(r[3]), r[4], r[5], r[6],
-                             _values_from_json(r[7]), r[8], r[9], r[10], r[11], r[12], bool(r[13]),
-                             r[14], r[15], r[16])
+            Evaluation(run_id=r[0], seq=r[1], genotype_key=r[2], genotype=json.loads(r[3]),
+                       arch_key=r[4], cache_key=r[5], status=r[6], values=_values_from_json(r[7]),
+                       train_s=r[8], measure_s=r[9], strategy_s=r[10], cost_s=r[11], wall_s=r[12],
+                       cached=bool(r[13]), device=r[14], error=r[15], finished=r[16])
             for r in rows
         ]
 
     _COLS = ("run_id, seq, genotype_key, genotype_json, arch_key, cache_key, status, values_json,"
              " train_s, measure_s, strategy_s, cost_s, wall_s, cached, device, error, finished")
 
-    def evaluations(self, run_id: int) -> list[StoredEvaluation]:
+    def evaluations(self, run_id: int) -> list[Evaluation]:
+        """The run's evaluations in sequence order (sequence numbers may have gaps while a
+        run is incomplete: results are stored in the order they finish)."""
         rows = self.conn.execute(
             f"SELECT {self._COLS} FROM evaluations WHERE run_id=? ORDER BY seq", (run_id,)
         ).fetchall()
         return self._rows_to_evals(rows)
 
-    def cached(self, cache_key: str) -> StoredEvaluation | None:
+    def events(self, run_id: int) -> list[Event]:
+        """The run's ask/tell history in order."""
+        rows = self.conn.execute(
+            "SELECT kind, asked, seqs_json, genotypes_json FROM events WHERE run_id=? ORDER BY idx",
+            (run_id,)).fetchall()
+        return [Event(k, tuple(json.loads(s)), tuple(json.loads(g)), int(n)) for k, n, s, g in rows]
+
+    def count_evaluations(self, experiment: str) -> int:
+        """Distinct genotypes evaluated over the runs of ``experiment`` (progress bars)."""
+        return int(self.conn.execute(
+            "SELECT COUNT(*) FROM (SELECT DISTINCT e.run_id, e.genotype_key FROM evaluations e"
+            " JOIN runs r ON e.run_id = r.id WHERE r.experiment=?)", (experiment,)).fetchone()[0])
+
+    def cached(self, cache_key: str) -> Evaluation | None:
         """An earlier finished evaluation (ok or failed) with the same cache key, if any;
         failures of the infrastructure (a lost worker) are not reused."""
         rows = self.conn.execute(
@@ -286,8 +419,7 @@ class Store:
         return _values_from_json(row[0]) if row else None
 
     def put_measurement(self, key: str, values: dict[str, Value]) -> None:
-        self.conn.execute("INSERT OR IGNORE INTO measurements VALUES (?,?,?)",
-                          (key, _values_to_json(values), time.time()))
+        self.append(measurements=[(key, values)])
 
     # ------------------------------------------------------------------ export
     def export_csv(self, run_id: int, path: str | Path) -> Path:
@@ -306,6 +438,26 @@ class Store:
                 w.writerow([e.run_id, e.seq, e.status, *[e.genotype.get(g) for g in gnames],
                             *[e.value(n) for n in names], e.train_s, e.measure_s, e.strategy_s,
                             e.cost_s, int(e.cached), e.device, e.error or "",
-                            *[f"{e.values[n].origin}: {e.values[n].source}" if n in e.values else ""
-                              for n in names]])
+                            *[e.values[n].describe() if n in e.values else "" for n in names]])
         return path
+
+
+class _Transaction:
+    """Context manager of :meth:`Store.transaction`."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self.outer = False
+
+    def __enter__(self) -> None:
+        self.outer = self.conn.in_transaction  # nested: the outer transaction commits
+        if not self.outer:
+            self.conn.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: Any, *rest: Any) -> None:
+        if self.outer:
+            return
+        if exc_type is None:
+            self.conn.execute("COMMIT")
+        else:
+            self.conn.execute("ROLLBACK")

@@ -28,7 +28,7 @@ import numpy as np
 from moo_nas.errors import UserError
 from moo_nas.space import Genotype
 
-from .base import Observation, Problem, Strategy
+from moo_nas.strategy import Observation, Problem, Strategy
 from .scalarisation import CLIP, Normaliser, feasibility_order, total_violation
 
 _TRIES = 20  # attempts to find a genotype not proposed before

@@ -35,7 +35,7 @@ from deap import base, tools
 from moo_nas.errors import UserError
 from moo_nas.space import Genotype
 
-from .base import Observation, Problem, Strategy
+from moo_nas.strategy import Observation, Problem, Strategy
 from .scalarisation import total_violation
 
 _TRIES = 20

@@ -22,7 +22,7 @@ from moo_nas.dnas.supernet import MaskedNet
 from moo_nas.errors import UserError
 from moo_nas.space import Genotype
 
-from .base import Observation, Problem, Strategy
+from moo_nas.strategy import Observation, Problem, Strategy
 
 DEFAULT_TARGETS = (0.75, 0.5, 0.25, 0.125, 0.0625)
 DEFAULT_STRENGTHS = (0.0, 0.5)
@@ -84,6 +84,9 @@ class DNAS(Strategy):
 
     def finished(self) -> bool:
         return self.index >= len(self.points)
+
+    def planned_evaluations(self) -> int:
+        return len(self.points)
 
     def warm_start(self, genotype: Genotype) -> dict[str, Any] | None:
         return self._weights.get(genotype.key)

@@ -42,7 +42,7 @@ from threadpoolctl import threadpool_limits
 from moo_nas.errors import UserError
 from moo_nas.space import Genotype
 
-from .base import Observation, Problem, Strategy
+from moo_nas.strategy import Observation, Problem, Strategy
 from .scalarisation import Normaliser, chebyshev, random_weights, total_violation
 
 

@@ -56,7 +56,7 @@ from moo_nas.formats import get_format
 from moo_nas.objectives import Candidate, make_provider, metric, provider_for
 from moo_nas.space import Genotype, IntRange, Variable
 
-from .base import Observation, Problem, Strategy
+from moo_nas.strategy import Observation, Problem, Strategy
 
 DEPTH_NAMES = ("stacks", "blocks", "depth", "layers")
 ANALYTIC_CYCLES_PER_MAC = {"fp32": 4.0, "float<=16": 5.0, "int": 2.0}

@@ -25,7 +25,7 @@ from pymoo.problems.static import StaticProblem
 
 from moo_nas.space import Genotype
 
-from .base import Observation, Problem, Strategy, worst_fill
+from moo_nas.strategy import Observation, Problem, Strategy, worst_fill
 
 
 class _HistoryDuplicates(DefaultDuplicateElimination):

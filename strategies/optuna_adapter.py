@@ -22,7 +22,7 @@ from typing import Any, Sequence
 from moo_nas.errors import UserError
 from moo_nas.space import Genotype
 
-from .base import Observation, Problem, Strategy
+from moo_nas.strategy import Observation, Problem, Strategy
 
 SAMPLERS = ("tpe", "nsga2", "nsga3", "random")
 

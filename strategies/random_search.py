@@ -6,7 +6,7 @@ from typing import Sequence
 
 from moo_nas.space import Genotype
 
-from .base import Observation, Problem, Strategy
+from moo_nas.strategy import Observation, Problem, Strategy
 
 
 class RandomSearch(Strategy):

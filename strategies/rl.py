@@ -43,7 +43,7 @@ import torch.nn as nn
 from moo_nas.errors import UserError
 from moo_nas.space import Genotype
 
-from .base import Observation, Problem, Strategy
+from moo_nas.strategy import Observation, Problem, Strategy
 from .scalarisation import CLIP, Normaliser, chebyshev, random_weights, total_violation
 
 _TRIES = 20

@@ -3,7 +3,7 @@
 Shared by the black-box strategies that turn a vector of objectives into one number
 (``aging-evolution``, ``rl``, ``mobo``) or that rank candidates feasibility-first
 (``spea2``, ``nsga3``).  Everything here works on minimisation-form objective vectors
-(:attr:`strategies.base.Observation.f`) and constraint values (``g <= 0`` feasible).
+(:attr:`moo_nas.strategy.Observation.f`) and constraint values (``g <= 0`` feasible).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .base import Observation, Problem
+from moo_nas.strategy import Observation, Problem
 
 #: normalised objective values are clipped here (μNAS caps ``f / bound`` at 10)
 CLIP = 10.0

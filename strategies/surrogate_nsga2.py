@@ -37,7 +37,7 @@ from moo_nas.errors import UserError
 from moo_nas.objectives import Candidate, make_provider, metric, provider_for
 from moo_nas.space import Genotype
 
-from .base import Observation, Problem, Strategy, worst_fill
+from moo_nas.strategy import Observation, Problem, Strategy, worst_fill
 
 ACQUISITIONS = ("hvi", "rank")
 
@@ -79,9 +79,9 @@ class SurrogateNSGA2(Strategy):
         self.cost_predictor = cost_predictor
         make_predictor(predictor, 0, **self.predictor_options)  # validate names early
         make_predictor(cost_predictor, 0)
-        from strategies import get_strategy
+        from moo_nas.registry import STRATEGIES
 
-        get_strategy(inner)
+        STRATEGIES.get(inner)
         self.encoder = make_encoder(self.space)
         self._exact_idx, self._providers = self._exact_objectives()
         self._archive: list[Observation] = []
@@ -218,9 +218,9 @@ class SurrogateNSGA2(Strategy):
     def _pool(self, models: dict[int, Any], ok: list[Observation]) -> list[Genotype]:
         """Every unseen genotype the inner strategy visits on the predicted problem, plus
         mutants of the current front."""
-        from strategies import get_strategy
+        from moo_nas.registry import STRATEGIES
 
-        cls = get_strategy(self.inner)
+        cls = STRATEGIES.get(self.inner)
         inner = cls.create(self.problem, int(self.rng.integers(2**31)), self.inner_options)
         pool: dict[str, Genotype] = {}
         for _ in range(self.inner_generations):

@@ -26,7 +26,9 @@ from moo_nas.errors import UserError
 from moo_nas.space import Genotype, SearchSpace
 
 from .features import make_encoder
-from .models import PREDICTORS, make_predictor
+from moo_nas.registry import PREDICTORS
+
+from .models import make_predictor
 
 NASLIB_SIZES = (5, 8, 14, 24, 42, 71, 121, 205)
 

@@ -284,18 +284,12 @@ class ComboPredictor(Predictor):
         return means.mean(0), np.sqrt(var)
 
 
-PREDICTORS: dict[str, type[Predictor]] = {
-    cls.name: cls for cls in (GPPredictor, RFPredictor, ETPredictor, GBDTPredictor,
-                              MLPPredictor, KNNPredictor, BayesRidgePredictor, BootstrapPredictor,
-                              ComboPredictor)
-}
-
-
 def make_predictor(name: str, seed: int = 0, **options: Any) -> Predictor:
     """Build the predictor registered as ``name`` with keyword ``options``."""
-    if name not in PREDICTORS:
-        raise unknown_name("predictor", name, PREDICTORS)
+    from moo_nas.registry import PREDICTORS
+
+    cls = PREDICTORS.get(name)
     try:
-        return PREDICTORS[name](seed, **options)
+        return cls(seed, **options)
     except TypeError as exc:
         raise UserError(f"bad options for predictor {name!r}: {exc}.") from None

@@ -20,11 +20,11 @@ import pytest
 
 from moo_nas.cli import main
 from moo_nas.engine import Budget, run_search
-from moo_nas.evaluator import Evaluator, EvaluatorSpec, needed_providers
+from moo_nas.evaluator import TrainingEvaluator, EvaluatorSpec, needed_providers
 from moo_nas.objectives import make_objective
 from moo_nas.store import Store
 from moo_nas.training import Recipe
-from strategies.base import Problem
+from moo_nas.strategy import Problem
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -159,7 +159,7 @@ def good_store(tmp_path_factory):
     path = tmp_path_factory.mktemp("good") / "good.sqlite"
     objs = (make_objective("val_accuracy"), make_objective("model_bytes"))
     recipe = Recipe(epochs=1, batch_size=64)
-    e = Evaluator(EvaluatorSpec("digits-cnn", {}, "digits", {}, recipe, objs, needed_providers(objs, [])))
+    e = TrainingEvaluator(EvaluatorSpec("digits-cnn", {}, "digits", {}, recipe, objs, needed_providers(objs, [])))
     with Store(path) as s:
         run_search(s, Problem(e.space, objs, e.task, recipe), e, "random", {}, 0, Budget(evaluations=2))
     return path

@@ -4,7 +4,8 @@ import pytest
 from moo_nas.comparator import Normalisation, compare, nondominated
 from moo_nas.objectives import Value
 from moo_nas.report import write_report
-from moo_nas.store import Store, StoredEvaluation
+from moo_nas.records import Evaluation
+from moo_nas.store import Store
 
 OBJS = [{"name": "val_error", "direction": "min", "bound": None, "unit": ""},
         {"name": "model_bytes", "direction": "min", "bound": None, "unit": "B"}]
@@ -14,8 +15,9 @@ def _run(store, name, seed, points, cost=3600.0, status="ok"):
     rid, _ = store.get_or_create_run(f"{name}{seed}", "exp", name, {}, seed, {"name": "s"}, {}, {}, OBJS)
     for i, (a, b) in enumerate(points):
         v = {"val_error": Value(a, "measured", "test"), "model_bytes": Value(b, "modelled", "test")}
-        store.add_evaluation(StoredEvaluation(rid, i, f"g{name}{seed}{i}", {"x": i}, "a", f"c{name}{seed}{i}",
-                                              status, v, cost, 0.0, 0.0, cost, cost, False, "cpu:test", None))
+        store.add_evaluation(Evaluation(run_id=rid, seq=i, genotype_key=f"g{name}{seed}{i}", genotype={"x": i},
+                                        arch_key="a", cache_key=f"c{name}{seed}{i}", status=status, values=v,
+                                        train_s=cost, cost_s=cost, wall_s=cost, device="cpu:test"))
     return rid
 
 

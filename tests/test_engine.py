@@ -1,3 +1,4 @@
+import json
 import os
 import signal
 import subprocess
@@ -10,11 +11,11 @@ import pytest
 
 from moo_nas.engine import Budget, run_search
 from moo_nas.errors import UserError
-from moo_nas.evaluator import Evaluator, EvaluatorSpec, needed_providers
+from moo_nas.evaluator import TrainingEvaluator, EvaluatorSpec, needed_providers
 from moo_nas.objectives import make_objective
 from moo_nas.store import Store
 from moo_nas.training import Recipe
-from strategies.base import Problem
+from moo_nas.strategy import Problem
 
 ROOT = Path(__file__).resolve().parents[1]
 OBJS = (make_objective("val_accuracy"), make_objective("model_bytes"), make_objective("peak_act_bytes"))
@@ -22,7 +23,7 @@ OBJS = (make_objective("val_accuracy"), make_objective("model_bytes"), make_obje
 
 def _setup(epochs=1, objs=OBJS):
     spec = EvaluatorSpec("digits-cnn", {}, "digits", {}, Recipe(epochs=epochs), objs, needed_providers(objs, []))
-    e = Evaluator(spec)
+    e = TrainingEvaluator(spec)
     return Problem(e.space, objs, e.task, spec.recipe), e
 
 
@@ -75,8 +76,10 @@ def test_strategy_changed_between_runs_is_a_clear_error(tmp_path):
     pb, e = _setup()
     with Store(tmp_path / "s.sqlite") as s:
         r = run_search(s, pb, e, "random", {}, 0, Budget(evaluations=3))
-        # corrupt the history: pretend another genotype was stored at step 0
-        s.conn.execute("UPDATE evaluations SET genotype_key='x' WHERE run_id=? AND seq=0", (r.run_id,))
+        # rewrite the history: the first ask proposed another genotype than this strategy does
+        other = pb.space.mutate(pb.space.make(r.evaluations[0].genotype), np.random.default_rng(1))
+        s.conn.execute("UPDATE events SET genotypes_json=? WHERE run_id=? AND idx=0",
+                       (json.dumps([other.to_dict()]), r.run_id))
         with pytest.raises(UserError, match="cannot resume"):
             run_search(s, pb, e, "random", {}, 0, Budget(evaluations=5))
 

@@ -3,7 +3,8 @@ import pytest
 
 from moo_nas.errors import UserError
 from moo_nas.space import Choice, IntRange
-from moo_nas.spaces import SPACES, make_space
+from moo_nas.registry import SPACES
+from moo_nas.spaces import make_space
 
 SHAPES = {"digits-cnn": (1, 8, 8), "resnet8": (3, 32, 32), "dscnn": (1, 49, 10)}
 
@@ -65,7 +66,7 @@ def test_format_variables_and_unknown_options():
         make_space("digits-cnn", (1, 8, 8), 10, widht=2)
     with pytest.raises(UserError, match="unknown space"):
         make_space("digits-cn", (1, 8, 8), 10)
-    assert set(SPACES) >= {"digits-cnn", "resnet8", "dscnn"}
+    assert set(SPACES.names()) >= {"digits-cnn", "resnet8", "dscnn", "nb201"}
 
 
 def test_variables():

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from moo_nas.data import load_task
-from moo_nas.evaluator import Evaluator, EvaluatorSpec, needed_providers
+from moo_nas.evaluator import TrainingEvaluator, EvaluatorSpec, needed_providers
 from moo_nas.objectives import make_objective
 from moo_nas.spaces import make_space
 from moo_nas.training import Recipe, train
@@ -12,7 +12,7 @@ from moo_nas.errors import UserError
 
 def _evaluator(recipe, objectives=("val_accuracy", "model_bytes")):
     objs = tuple(make_objective(o) for o in objectives)
-    return Evaluator(EvaluatorSpec("digits-cnn", {}, "digits", {}, recipe, objs, needed_providers(objs, [])))
+    return TrainingEvaluator(EvaluatorSpec("digits-cnn", {}, "digits", {}, recipe, objs, needed_providers(objs, [])))
 
 
 def test_training_learns_and_is_deterministic():
@@ -24,7 +24,7 @@ def test_training_learns_and_is_deterministic():
     assert a.values["val_accuracy"].value > 0.8  # 10 classes: chance is 0.1
     assert a.values["val_accuracy"].value == b.values["val_accuracy"].value
     assert a.values["test_accuracy"].value == b.values["test_accuracy"].value
-    assert a.train_seconds > 0 and a.device.startswith("cpu")
+    assert a.train_s > 0 and a.device.startswith("cpu")
     assert a.values["val_accuracy"].origin == "measured"
     assert a.values["model_bytes"].origin == "modelled"
 
@@ -38,10 +38,10 @@ def test_diverging_run_is_a_failed_evaluation():
 
 def test_bound_on_analytic_metric_skips_training():
     objs = (make_objective("val_accuracy"), make_objective("model_bytes", 2000))
-    e = Evaluator(EvaluatorSpec("digits-cnn", {}, "digits", {}, Recipe(epochs=1), objs, needed_providers(objs, [])))
+    e = TrainingEvaluator(EvaluatorSpec("digits-cnn", {}, "digits", {}, Recipe(epochs=1), objs, needed_providers(objs, [])))
     ev = e.evaluate(e.space.seed_genotype(), seed=0)
     assert ev.status == "infeasible"
-    assert ev.train_seconds == 0 and "val_accuracy" not in ev.values
+    assert ev.train_s == 0 and "val_accuracy" not in ev.values
 
 
 def test_latency_is_measured_with_protocol():

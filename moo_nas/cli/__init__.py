@@ -1,7 +1,8 @@
 """The ``moo-nas`` command.
 
-Each command group is a module of this package with ``register(subparsers)``; add a module's
-name to :data:`COMMAND_MODULES` to plug it in.  A :class:`~moo_nas.errors.UserError` ends the
+Each command group is a module with ``register(subparsers)``; add the module's name to
+:data:`COMMAND_MODULES` to plug it in (plug-in packages keep their commands with them, e.g.
+``surrogates.cli``).  A :class:`~moo_nas.errors.UserError` ends the
 command with its one-sentence message on stderr and exit status 2.
 """
 
@@ -18,7 +19,7 @@ COMMAND_MODULES: list[str] = [
     "moo_nas.cli.core",
     "moo_nas.cli.tabulate",
     "moo_nas.cli.hardware",
-    "moo_nas.cli.surrogates",
+    "surrogates.cli",
 ]
 
 
@@ -45,6 +46,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as exc:
         print(f"moo-nas: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # output piped into a command that stopped reading (| head)
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print("moo-nas: interrupted; every finished evaluation is stored — run the same command "
               "again to resume.", file=sys.stderr)

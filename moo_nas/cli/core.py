@@ -111,28 +111,27 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_spaces(args: argparse.Namespace) -> int:
-    from ..spaces import SPACES
+    from ..registry import SPACES
 
-    for name, cls in sorted(SPACES.items()):
+    for name, cls in SPACES.items():
         print(f"{name:<14} {cls.description}")
     return 0
 
 
 def cmd_strategies(args: argparse.Namespace) -> int:
-    from strategies import REGISTRY, get_strategy
+    from ..registry import STRATEGIES
 
-    for name in sorted(REGISTRY):
-        cls = get_strategy(name)
+    for name, cls in STRATEGIES.items():
         opts = ", ".join(cls.option_names())
         print(f"{name:<18} {cls.description}" + (f"  [options: {opts}]" if opts else ""))
     return 0
 
 
 def cmd_tasks(args: argparse.Namespace) -> int:
-    from ..data import TASKS
+    from ..registry import TASKS
 
-    for name, (_, desc) in sorted(TASKS.items()):
-        print(f"{name:<14} {desc}")
+    for name, task_def in TASKS.items():
+        print(f"{name:<14} {task_def.description}")
     return 0
 
 

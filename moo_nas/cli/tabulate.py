@@ -20,10 +20,10 @@ _seeds = int_list("0,1,2")
 
 
 def cmd_tabulate(args: argparse.Namespace) -> int:
-    from strategies.base import Problem
+    from moo_nas.strategy import Problem
 
     from ..engine import Budget, run_search
-    from ..evaluator import Evaluator, EvaluatorSpec, needed_providers
+    from ..evaluator import TrainingEvaluator, EvaluatorSpec, needed_providers
     from ..executors import make_executor
     from ..objectives import make_objective
     from ..store import Store
@@ -36,7 +36,7 @@ def cmd_tabulate(args: argparse.Namespace) -> int:
                          _kv(args.task_option, "--task-option"),
                          Recipe.from_mapping(_kv(args.recipe, "--recipe")), objectives,
                          needed_providers(objectives, ()), ())
-    evaluator = Evaluator(spec)
+    evaluator = TrainingEvaluator(spec)
     problem = Problem(evaluator.space, objectives, evaluator.task, spec.recipe)
     name = args.name or f"tabulate-{args.space}-{args.task}"
     options = sweep_options(args.sample, args.sample_seed, args.batch)

@@ -27,7 +27,6 @@ from typing import Any, Sequence
 
 import numpy as np
 import torch
-from sklearn.linear_model import LinearRegression
 
 from ..arch import ArchSpec
 from ..errors import UserError
@@ -95,6 +94,8 @@ def fit_nonnegative(x: np.ndarray, y: np.ndarray, intercept: bool = True) -> tup
     """
     scale = np.sqrt(np.mean(x**2, axis=0))
     scale[scale == 0] = 1.0
+    from sklearn.linear_model import LinearRegression
+
     reg = LinearRegression(positive=True, fit_intercept=intercept)
     reg.fit(x / scale, y, sample_weight=1.0 / np.maximum(np.abs(y), 1e-30) ** 2)
     return reg.coef_ / scale, float(reg.intercept_) if intercept else 0.0

@@ -200,16 +200,20 @@ class GpuEnergy(MetricProvider):
         return {"gpu_energy_mj": Value(m.joules_per_inference * 1e3, "measured", src)}
 
 
+#: the providers registered as ``gpu-cuda`` / ``gpu-nvml``: the real ones where a GPU (and NVML
+#: energy) is usable, otherwise stand-ins that refuse with the reason
+LATENCY_PROVIDER: type[MetricProvider]
+ENERGY_PROVIDER: type[MetricProvider]
 if cuda_available():
-    register_provider(GpuLatency)
+    LATENCY_PROVIDER = register_provider(GpuLatency)
 else:
-    register_unavailable("gpu-cuda", (LATENCY,),
-                         "no CUDA GPU is visible; use latency_ort_ms or run on a GPU machine.")
+    LATENCY_PROVIDER = register_unavailable(
+        "gpu-cuda", (LATENCY,), "no CUDA GPU is visible; use latency_ort_ms or run on a GPU machine.")
 _ENERGY_REASON = nvml_energy_reason()
 if _ENERGY_REASON is None:
-    register_provider(GpuEnergy)
+    ENERGY_PROVIDER = register_provider(GpuEnergy)
 else:
-    register_unavailable("gpu-nvml", (ENERGY,), _ENERGY_REASON.rstrip(".") + ".")
+    ENERGY_PROVIDER = register_unavailable("gpu-nvml", (ENERGY,), _ENERGY_REASON.rstrip(".") + ".")
 
 __all__ = ["GpuLatency", "GpuEnergy", "time_cuda", "measure_energy", "cuda_available",
            "nvml_energy_reason", "EnergyMeasurement"]

@@ -147,7 +147,7 @@ class RaplEnergy(MetricProvider):
 
 
 _REASON = unavailable_reason()
-if _REASON is None:
-    register_provider(RaplEnergy)
-else:
-    register_unavailable("rapl", (ENERGY,), _REASON)
+#: the provider registered as ``rapl``: the real one where the counters are readable, otherwise
+#: a stand-in that refuses with the reason
+ENERGY_PROVIDER: type[MetricProvider] = (register_provider(RaplEnergy) if _REASON is None
+                                         else register_unavailable("rapl", (ENERGY,), _REASON))

@@ -1,36 +1,27 @@
-"""Registry of search spaces.
+"""Built-in search spaces, each defined by subtraction from a seed network.
 
-Add a space by subclassing :class:`moo_nas.space.SearchSpace` and calling :func:`register`
-(built-ins are registered below).  :func:`make_space` builds one for a task's input shape.
+Spaces are found by name through :data:`moo_nas.registry.SPACES` (built-ins are listed there,
+other packages add theirs with :func:`register` or an entry point in ``moo_nas.spaces``).
+:func:`make_space` builds one for a task's input shape.
 """
 
 from __future__ import annotations
 
 from typing import Any, Sequence
 
-from ..errors import unknown_name
+from ..registry import SPACES
 from ..space import SearchSpace
-from .digits_cnn import DigitsCNN
-from .dscnn import DSCNN
-from .resnet8 import ResNet8
-
-SPACES: dict[str, type[SearchSpace]] = {}
 
 
 def register(cls: type[SearchSpace]) -> type[SearchSpace]:
     """Register a space class under ``cls.name`` (usable as a decorator)."""
-    SPACES[cls.name] = cls
+    SPACES.register(cls.name, cls)
     return cls
 
 
-for _cls in (DigitsCNN, ResNet8, DSCNN):
-    register(_cls)
-
-
 def get_space_class(name: str) -> type[SearchSpace]:
-    if name not in SPACES:
-        raise unknown_name("space", name, SPACES)
-    return SPACES[name]
+    """The space class registered as ``name`` (a :class:`UserError` if unknown)."""
+    return SPACES.get(name)
 
 
 def make_space(name: str, input_shape: Sequence[int], num_classes: int, **options: Any) -> SearchSpace:

@@ -18,11 +18,10 @@ from typing import Any, Mapping, Sequence
 from ..errors import UserError
 from ..objectives import Objective
 from ..space import SearchSpace
-from ..spaces import make_space, register
+from ..spaces import make_space
 from . import nb201
 from .table import Table, TableEvaluator, TableInfo, TableRow
 
-register(nb201.NB201Space)
 
 __all__ = ["Table", "TableEvaluator", "TableInfo", "TableRow", "make_table_evaluator", "load"]
 

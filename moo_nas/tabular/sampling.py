@@ -12,7 +12,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from strategies.base import Observation, Problem, Strategy
+from moo_nas.strategy import Observation, Problem, Strategy
 
 from ..errors import UserError
 from ..space import Genotype, SearchSpace

@@ -8,7 +8,7 @@ are saved as one SQLite file (schema in :meth:`Table.save`).
 
 :class:`TableEvaluator` has the signature of :class:`moo_nas.evaluator.Evaluator`, so any
 strategy runs against a table instead of training: it returns the recorded metrics and sets
-``train_seconds`` to the recorded training time, so the engine charges the real cost.
+``train_s`` to the recorded training time, so the engine charges the real cost.
 """
 
 from __future__ import annotations
@@ -23,8 +23,9 @@ from typing import Any, ClassVar, Iterable, Iterator, Sequence
 import numpy as np
 
 from ..errors import UserError
-from ..evaluator import Evaluation
+from ..evaluator import Evaluator, bound_violation
 from ..objectives import Objective, Value, metric
+from ..records import Evaluation
 from ..space import Genotype, OptionValue, SearchSpace
 
 
@@ -209,11 +210,11 @@ class Table:
 
 
 # ---------------------------------------------------------------------------- evaluator
-class TableEvaluator:
+class TableEvaluator(Evaluator):
     """Looks genotypes up in a :class:`Table` instead of training them.
 
-    The result is an :class:`moo_nas.evaluator.Evaluation` like the training evaluator's: the
-    recorded metrics (provenance kept from the table), ``train_seconds`` = recorded training
+    The result is an :class:`moo_nas.records.Evaluation` like the training evaluator's: the
+    recorded metrics (provenance kept from the table), ``train_s`` = recorded training
     time (charged by the engine as search cost), ``device`` = where it was spent.  Bounds are
     checked as the training evaluator does: a violated bound on a metric known before training
     (stage ``arch``/``model``) makes the evaluation ``infeasible`` with no training charged.
@@ -231,7 +232,7 @@ class TableEvaluator:
         self.table = table
         self.space = space
         self.objectives = tuple(objectives)
-        self._pre = {o.name for o in self.objectives if metric(o.name).stage != "trained"}
+        self._pre = tuple(o for o in self.objectives if metric(o.name).stage != "trained")
         bounds = ",".join(o.describe() for o in self.objectives if o.bound is not None)
         self._ck = f"table:{table.info.name}:{bounds}:"
 
@@ -248,16 +249,7 @@ class TableEvaluator:
         """Key under which another run's copy of this lookup may be reused."""
         return f"{self._ck}{genotype.key}:{int(seed)}"
 
-    def _violated(self, values: dict[str, Value], names: set[str] | None) -> str | None:
-        for o in self.objectives:
-            if names is not None and o.name not in names:
-                continue
-            v = values.get(o.name)
-            if o.bound is not None and v is not None and o.violation(v.value) > 0:
-                return f"{o.name} = {v.value:g} violates the bound {o.describe()}"
-        return None
-
-    def evaluate(self, genotype: Genotype, seed: int,
+    def evaluate(self, genotype: Genotype, seed: int, *,
                  known: dict[str, dict[str, Value]] | None = None,
                  warm_start: Any = None) -> Evaluation:
         """Return the recorded evaluation of ``genotype`` (``known`` and ``warm_start`` are
@@ -267,22 +259,22 @@ class TableEvaluator:
         key = g.key
         row = self.table.pick(key, seed)
         if row is None:
-            return Evaluation(g, "failed", {}, wall_seconds=time.perf_counter() - t0,
-                              error=f"architecture {g} is not in table {self.table.info.name!r}",
-                              arch_key=key)
-        ev = Evaluation(g, row.status, dict(row.values), train_seconds=row.train_seconds,
-                        device=row.device, error=row.error, arch_key=key)
+            return Evaluation.of(g, "failed", wall_s=time.perf_counter() - t0,
+                                 error=f"architecture {g} is not in table {self.table.info.name!r}",
+                                 arch_key=key)
+        ev = Evaluation.of(g, row.status, values=dict(row.values), train_s=row.train_seconds,
+                           device=row.device, error=row.error, arch_key=key)
         if self.objectives and row.status == "ok":
-            reason = self._violated(row.values, self._pre)
+            reason = bound_violation(self._pre, row.values)
             if reason:  # rejected before training: nothing trained, nothing charged
                 ev.values = {n: v for n, v in row.values.items()
                              if _stage(n) != "trained"}
-                ev.status, ev.error, ev.train_seconds = "infeasible", reason, 0.0
+                ev.status, ev.error, ev.train_s = "infeasible", reason, 0.0
             else:
-                reason = self._violated(row.values, None)
+                reason = bound_violation(self.objectives, row.values)
                 if reason:
                     ev.status, ev.error = "infeasible", reason
-        ev.wall_seconds = time.perf_counter() - t0
+        ev.wall_s = time.perf_counter() - t0
         return ev
 
 

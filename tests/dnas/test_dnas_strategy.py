@@ -2,11 +2,11 @@
 common evaluator from their searched weights, search time charged to the run."""
 
 from moo_nas.engine import Budget, run_search
-from moo_nas.evaluator import Evaluator, EvaluatorSpec, needed_providers
+from moo_nas.evaluator import TrainingEvaluator, EvaluatorSpec, needed_providers
 from moo_nas.objectives import make_objective
 from moo_nas.training import Recipe
-from strategies import get_strategy
-from strategies.base import Problem
+from moo_nas.registry import STRATEGIES
+from moo_nas.strategy import Problem
 
 
 def test_dnas_sweep_through_engine(tmp_store):
@@ -15,7 +15,7 @@ def test_dnas_sweep_through_engine(tmp_store):
     recipe = Recipe(epochs=1, batch_size=64, lr=1e-3)
     spec = EvaluatorSpec("digits-cnn", {}, "digits", {}, recipe, objectives,
                          needed_providers(objectives, ()))
-    evaluator = Evaluator(spec)
+    evaluator = TrainingEvaluator(spec)
     problem = Problem(evaluator.space, objectives, evaluator.task, recipe)
     options = {"targets": [0.5, 0.1], "energy_strengths": [0.0], "warmup_epochs": 2,
                "search_epochs": 1}
@@ -40,7 +40,7 @@ def test_dnas_strategy_is_registered_and_deterministic():
     from moo_nas.data import load_task
     from moo_nas.spaces import make_space
 
-    cls = get_strategy("dnas")
+    cls = STRATEGIES.get("dnas")
     task = load_task("digits")
     space = make_space("digits-cnn", task.input_shape, task.num_classes)
     problem = Problem(space, (make_objective("val_accuracy"),), task,

@@ -22,13 +22,13 @@ ray = pytest.importorskip("ray")
 import ray.cloudpickle  # noqa: E402
 
 from moo_nas.engine import Budget, run_search  # noqa: E402
-from moo_nas.evaluator import Evaluator, EvaluatorSpec, needed_providers  # noqa: E402
+from moo_nas.evaluator import TrainingEvaluator, EvaluatorSpec, needed_providers  # noqa: E402
 from moo_nas.executors import LocalExecutor  # noqa: E402
 from moo_nas.objectives import make_objective  # noqa: E402
 from moo_nas.ray_executor import RayExecutor  # noqa: E402
 from moo_nas.store import Store  # noqa: E402
 from moo_nas.training import Recipe  # noqa: E402
-from strategies.base import Problem  # noqa: E402
+from moo_nas.strategy import Problem  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 OBJS = (make_objective("val_accuracy"), make_objective("model_bytes"))
@@ -38,7 +38,7 @@ RECIPE = Recipe(epochs=1, batch_size=64)
 ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
 
-class PidThenSleepEvaluator(Evaluator):
+class PidThenSleepEvaluator(TrainingEvaluator):
     """A training evaluator whose first call (across all processes) writes its worker's PID to
     ``pid_file`` and sleeps, so the test can kill that worker mid-evaluation."""
 
@@ -184,7 +184,7 @@ def test_driver_kill_9_then_same_command_resumes(cluster, tmp_path):
 
 @pytest.mark.parametrize("strategy,options", [("random", {"batch": 2}), ("nsga2", {"pop_size": 4})])
 def test_same_seed_same_table_local_and_ray(cluster, tmp_path, strategy, options):
-    e = Evaluator(_spec())
+    e = TrainingEvaluator(_spec())
     pb = _problem(e)
     with Store(tmp_path / "local.sqlite") as s:
         local = run_search(s, pb, e, strategy, options, 11, Budget(evaluations=6), executor=LocalExecutor())

@@ -12,14 +12,15 @@ from __future__ import annotations
 import time
 from typing import Any, Callable
 
-from moo_nas.evaluator import Evaluation
+from moo_nas.evaluator import Evaluator, bound_violation
+from moo_nas.records import Evaluation
 from moo_nas.objectives import AnalyticProvider, Candidate, Objective
 from moo_nas.space import Genotype, SearchSpace
 from moo_nas.spaces import make_space
-from strategies.base import Problem
+from moo_nas.strategy import Problem
 
 
-class AnalyticEvaluator:
+class AnalyticEvaluator(Evaluator):
     """Evaluates genotypes by their analytic costs; ``fails`` marks genotypes whose
     evaluation raises (to exercise failed-evaluation handling)."""
 
@@ -34,20 +35,20 @@ class AnalyticEvaluator:
         return {"type": "analytic", "space": self.space.config(),
                 "fails": self.fails is not None}
 
-    def evaluate(self, genotype: Genotype, seed: int, known: Any = None,
+    def evaluate(self, genotype: Genotype, seed: int, *, known: Any = None,
                  warm_start: Any = None) -> Evaluation:
         t0 = time.perf_counter()
         arch = self.space.arch(genotype)
-        ev = Evaluation(genotype, "ok", {}, device="cpu:analytic", arch_key=arch.fingerprint())
+        ev = Evaluation.of(genotype, "ok", device="cpu:analytic", arch_key=arch.fingerprint())
         if self.fails is not None and self.fails(genotype):
             ev.status, ev.error = "failed", "failure region of the test benchmark"
         else:
             ev.values = self.provider.compute(Candidate(self.space, genotype, arch))
-            for o in self.objectives:
-                if o.bound is not None and o.violation(ev.values[o.name].value) > 0:
-                    ev.status, ev.error = "infeasible", f"{o.name} violates {o.describe()}"
-        ev.measure_seconds = time.perf_counter() - t0
-        ev.wall_seconds = ev.measure_seconds
+            reason = bound_violation(self.objectives, ev.values)
+            if reason:
+                ev.status, ev.error = "infeasible", reason
+        ev.measure_s = time.perf_counter() - t0
+        ev.wall_s = ev.measure_s
         return ev
 
 

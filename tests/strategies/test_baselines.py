@@ -12,7 +12,7 @@ import pytest
 from moo_nas.comparator import Normalisation, feasible_points, nondominated
 from moo_nas.engine import Budget, run_search
 from moo_nas.store import Store
-from strategies import available, get_strategy
+from moo_nas.registry import STRATEGIES
 
 from analytic_benchmark import AnalyticEvaluator, make_problem
 
@@ -47,10 +47,10 @@ def space_share(status: str, bound=None, fails=None, n=1500) -> float:
 
 
 def test_registered_with_descriptions():
-    names = available()
+    names = {n: STRATEGIES.get(n).description for n in STRATEGIES.names()}
     for name in NAMES:
         assert name in names and names[name]
-        assert get_strategy(name).name == name
+        assert STRATEGIES.get(name).name == name
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -8,14 +8,14 @@ import pytest
 from moo_nas import costs
 from moo_nas.engine import Budget, run_search
 from moo_nas.errors import UserError
-from moo_nas.evaluator import Evaluator, EvaluatorSpec, needed_providers
+from moo_nas.evaluator import TrainingEvaluator, EvaluatorSpec, needed_providers
 from moo_nas.hardware import mcu
 from moo_nas.objectives import make_objective
 from moo_nas.spaces import make_space
 from moo_nas.store import Store
 from moo_nas.training import Recipe
-from strategies import get_strategy
-from strategies.base import Problem
+from moo_nas.registry import STRATEGIES
+from moo_nas.strategy import Problem
 from strategies.narrow import NarrowSearch, analytic_latency_ms
 
 FORMATS = ["fp32", "fp16", "e5m6", "e4m3"]
@@ -28,7 +28,7 @@ def resnet_problem(formats=None, objectives=None) -> Problem:
 
 
 def narrow(problem: Problem, seed: int = 0, **options) -> NarrowSearch:
-    return get_strategy("narrow").create(problem, seed, options)
+    return STRATEGIES.get("narrow").create(problem, seed, options)
 
 
 def test_registered_and_deterministic_per_seed():
@@ -136,7 +136,7 @@ def test_through_the_engine_only_feasible_candidates_are_trained(tmp_path):
     objs = (make_objective("val_accuracy"), make_objective("model_bytes", 2500.0))
     spec = EvaluatorSpec("digits-cnn", {"formats": ["fp32", "fp16", "e4m3"]}, "digits", {},
                          Recipe(epochs=1), objs, needed_providers(objs, []))
-    ev = Evaluator(spec)
+    ev = TrainingEvaluator(spec)
     pb = Problem(ev.space, objs, ev.task, spec.recipe)
     with Store(tmp_path / "s.sqlite") as store:
         full = run_search(store, pb, ev, "narrow", {}, 5, Budget(evaluations=4))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from moo_nas.space import Choice, Genotype, SearchSpace
-from strategies.base import Observation, Problem
+from moo_nas.strategy import Observation, Problem
 from strategies.random_search import RandomSearch
 
 

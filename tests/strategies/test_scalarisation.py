@@ -10,8 +10,8 @@ import torch
 
 from moo_nas.errors import UserError
 from moo_nas.objectives import Objective
-from strategies import get_strategy
-from strategies.base import Observation, Problem
+from moo_nas.registry import STRATEGIES
+from moo_nas.strategy import Observation, Problem
 from strategies.scalarisation import Normaliser, chebyshev, feasibility_order, total_violation
 
 from analytic_benchmark import digits_space, make_problem
@@ -63,7 +63,7 @@ def test_total_violation_is_normalised_and_failed_is_worst():
 ])
 def test_bad_options_are_user_errors(name, options):
     with pytest.raises(UserError):
-        get_strategy(name).create(make_problem(), 0, options)
+        STRATEGIES.get(name).create(make_problem(), 0, options)
 
 
 @pytest.mark.parametrize("name", ["spea2", "nsga3", "rl"])
@@ -72,7 +72,7 @@ def test_global_random_generators_are_left_alone(name):
     nor disturb them (so two strategies in one process do not influence each other)."""
     p = make_problem()
     states = (random.getstate(), np.random.get_state()[1].copy(), torch.random.get_rng_state())
-    s = get_strategy(name).create(p, 0, {"population": 4} if name != "rl" else {"batch": 4})
+    s = STRATEGIES.get(name).create(p, 0, {"population": 4} if name != "rl" else {"batch": 4})
     for _ in range(3):
         batch = s.ask(4)
         s.tell([obs(p, [-float(i), float(i * i)]) for i in range(len(batch))])
@@ -87,7 +87,7 @@ def test_rl_lstm_controller_and_soft_constraint_reward_learn_feasibility():
     from moo_nas.engine import observation
 
     ev = AnalyticEvaluator(p.space, p.objectives)
-    s = get_strategy("rl").create(p, 0, {"controller": "lstm", "reward": "soft-constraint",
+    s = STRATEGIES.get("rl").create(p, 0, {"controller": "lstm", "reward": "soft-constraint",
                                         "batch": 8, "alpha": 0.0, "beta": -3.0})
     ok = []
     for _ in range(10):
@@ -95,7 +95,7 @@ def test_rl_lstm_controller_and_soft_constraint_reward_learn_feasibility():
         out = []
         for g in batch:
             e = ev.evaluate(g, 0)
-            out.append(observation(p, g, e.status, {k: v.value for k, v in e.values.items()}))
+            out.append(observation(p, g, e))
             ok.append(e.status == "ok")
         s.tell(out)
     assert np.mean(ok[40:]) > np.mean(ok[:16]) + 0.2

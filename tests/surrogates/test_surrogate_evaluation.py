@@ -7,11 +7,11 @@ import pytest
 from moo_nas.cli import main
 from moo_nas.engine import Budget, run_search
 from moo_nas.errors import UserError
-from moo_nas.evaluator import Evaluator, EvaluatorSpec, needed_providers
+from moo_nas.evaluator import TrainingEvaluator, EvaluatorSpec, needed_providers
 from moo_nas.objectives import make_objective
 from moo_nas.store import Store
 from moo_nas.training import Recipe
-from strategies.base import Problem
+from moo_nas.strategy import Problem
 from surrogates import evaluation as E
 
 
@@ -21,7 +21,7 @@ def store_path(tmp_path_factory):
     objs = (make_objective("val_accuracy"), make_objective("params"))
     spec = EvaluatorSpec("digits-cnn", {}, "digits", {}, Recipe(epochs=1), objs,
                          needed_providers(objs, ()), ())
-    ev = Evaluator(spec)
+    ev = TrainingEvaluator(spec)
     with Store(path) as st:
         run_search(st, Problem(ev.space, objs, ev.task, spec.recipe), ev, "random", {}, 0,
                    Budget(evaluations=24))

@@ -5,7 +5,8 @@ import pytest
 from scipy.stats import spearmanr
 
 from moo_nas.errors import UserError
-from surrogates.models import PREDICTORS, make_predictor
+from moo_nas.registry import PREDICTORS
+from surrogates.models import make_predictor
 
 
 def _data(n, seed=0):
@@ -21,7 +22,7 @@ FAST = {"gbdt": {"members": 2, "n_estimators": 60}, "mlp": {"members": 2, "max_i
         "et": {"n_estimators": 60}}
 
 
-@pytest.mark.parametrize("name", sorted(PREDICTORS))
+@pytest.mark.parametrize("name", PREDICTORS.names())
 def test_predictor_ranks_held_out_points(name):
     X, y = _data(120)
     Xt, yt = _data(200, seed=1)

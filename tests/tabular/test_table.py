@@ -64,8 +64,8 @@ def test_evaluator_returns_recorded_row(small):
         e = ev.evaluate(g, seed)
         row = table.rows(g.key)[seed]
         assert e.status == "ok" and e.values == row.values
-        assert e.train_seconds == row.train_seconds and e.device == "cpu:test"
-        assert e.cost_seconds == row.train_seconds
+        assert e.train_s == row.train_seconds and e.device == "cpu:test"
+        assert e.work_s == row.train_seconds
     # an unrecorded seed picks a recorded row deterministically
     picks = {ev.evaluate(g, s).values["val_accuracy"].source for s in range(2, 12)}
     assert picks <= {"test row seed 0", "test row seed 1"} and len(picks) == 2
@@ -78,7 +78,7 @@ def test_missing_genotype_fails(small):
     other = next(g for g in (space.seed_genotype(), space.decode([0] * len(space.variables)))
                  if g not in genos)
     e = ev.evaluate(other, 0)
-    assert e.status == "failed" and "not in table" in e.error and e.train_seconds == 0
+    assert e.status == "failed" and "not in table" in e.error and e.train_s == 0
 
 
 def test_bounds_before_and_after_training(small):
@@ -88,13 +88,13 @@ def test_bounds_before_and_after_training(small):
     ev = TableEvaluator(table, space, (make_objective("val_accuracy"), small_bound))
     big = next(g for g in genos if table.rows(g.key)[0].values["model_bytes"].value > sizes[1])
     e = ev.evaluate(big, 0)
-    assert e.status == "infeasible" and e.train_seconds == 0.0  # rejected before training
+    assert e.status == "infeasible" and e.train_s == 0.0  # rejected before training
     assert "val_accuracy" not in e.values and "model_bytes" in e.values
     acc = make_objective("val_accuracy", 0.75)
     ev2 = TableEvaluator(table, space, (acc,))
     g0 = genos[0]  # accuracy 0.6: trained, then fails the accuracy bound — training is charged
     e2 = ev2.evaluate(g0, 0)
-    assert e2.status == "infeasible" and e2.train_seconds == table.rows(g0.key)[0].train_seconds
+    assert e2.status == "infeasible" and e2.train_s == table.rows(g0.key)[0].train_seconds
 
 
 def test_points_cover_every_row(small):

@@ -51,7 +51,7 @@ def test_tabulate_trains_resumes_and_serves(tmp_path, capsys):
         for s in evals:
             e = ev.evaluate(space.make(s.genotype), seed)
             assert e.value("val_accuracy") == s.value("val_accuracy")
-            assert e.train_seconds == s.train_s > 0 and e.device == s.device
+            assert e.train_s == s.train_s > 0 and e.device == s.device
 
 
 def test_tabulate_bad_input(tmp_path, capsys):

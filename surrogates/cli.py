@@ -1,5 +1,8 @@
 """``moo-nas surrogates evaluate``: rank correlation of predictors vs training-set size.
 
+A command group of the ``moo-nas`` CLI that lives with the surrogates it drives (listed by
+name in :data:`moo_nas.cli.COMMAND_MODULES`, imported when the CLI starts).
+
 Data: a tabular benchmark (``--table nb201`` or a table file from ``moo-nas tabulate``) or the
 runs of a results store (``--store``, optionally ``--run`` / ``--experiment``).  Writes
 ``results.md`` (table), ``results.png`` (plot) and ``scores.json`` (every repeat) to ``--out``.
@@ -10,7 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .args import int_list
+from moo_nas.cli.args import int_list
 
 
 _ints = int_list("5,8,14,24")
@@ -24,14 +27,14 @@ def _names(text: str) -> list[str]:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from surrogates import evaluation as E
+    from moo_nas.errors import UserError
 
-    from ..errors import UserError
+    from . import evaluation as E
 
     if (args.table is None) == (args.store is None):
         raise UserError("give exactly one data source: --table nb201 (or a table file) or --store FILE.")
     if args.table is not None:
-        from ..tabular import load
+        from moo_nas.tabular import load
 
         space, table = load(args.table, args.dataset if args.table == "nb201" else None)
         data = E.from_table(space, table, args.metric)

@@ -4,35 +4,37 @@ The engine repeatedly calls :meth:`Strategy.ask` for a batch of genotypes, evalu
 takes them from the store), and calls :meth:`Strategy.tell` with one :class:`Observation` per
 asked genotype, in the same order.
 
+These interfaces belong to the engine; the implementations live in the top-level
+``strategies`` package and are found by name through :data:`moo_nas.registry.STRATEGIES`.
+
 Determinism and resume: a strategy must draw all randomness from ``self.rng`` (or generators
 seeded from ``self.seed``), so the same seed and the same observations give the same
 proposals.  The engine resumes a killed run by re-creating the strategy with its seed and
-replaying the stored observations through ask/tell (event sourcing), so a strategy's state
-needs no pickling; a strategy may additionally implement :meth:`state_dict` /
-:meth:`load_state_dict` for a faster resume.
+replaying the recorded asks and tells in their recorded order (event sourcing), so a
+strategy's state needs no pickling.
 
 Must implement: ``name``, ``description``, :meth:`ask`, :meth:`tell`.
-Optional hooks: :meth:`batch_size`, :meth:`finished`, :meth:`warm_start`, :meth:`stats`,
-:meth:`state_dict`.
+Optional hooks: :meth:`replay_ask`, :meth:`batch_size`, :meth:`finished`,
+:meth:`planned_evaluations`, :meth:`warm_start`, :meth:`stats`.
 """
 
 from __future__ import annotations
 
 import inspect
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Sequence
 
 import numpy as np
 
-from moo_nas.errors import UserError
-from moo_nas.objectives import Objective
-from moo_nas.space import Genotype, SearchSpace
+from .errors import UserError
+from .objectives import Objective
+from .space import Genotype, SearchSpace
 
 if TYPE_CHECKING:  # pragma: no cover
-    from moo_nas.data import Task
-    from moo_nas.evaluator import Evaluation
-    from moo_nas.training import Recipe
+    from .data import Task
+    from .records import Evaluation
+    from .training import Recipe
 
 
 @dataclass
@@ -44,7 +46,6 @@ class Problem:
     objectives: tuple[Objective, ...]
     task: "Task | None" = None
     recipe: "Recipe | None" = None
-    extras: dict[str, Any] = field(default_factory=dict)
 
     @property
     def n_obj(self) -> int:
@@ -122,12 +123,10 @@ class Strategy(ABC):
         training); stored with the run when it ends."""
         return {}
 
-    def state_dict(self) -> dict[str, Any] | None:
-        """JSON-serialisable state for a fast resume, or None to resume by replay."""
+    def planned_evaluations(self) -> int | None:
+        """How many genotypes the strategy will propose in all, when it knows (a DNAS sweep
+        of 8 points: 8); None when it proposes until the budget ends.  Progress bars use it."""
         return None
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:  # pragma: no cover - optional
-        raise NotImplementedError
 
     # ------------------------------------------------------------------ helpers
     @classmethod
