@@ -12,6 +12,8 @@ from ..errors import unknown_name
 from ..space import SearchSpace
 from .digits_cnn import DigitsCNN
 from .dscnn import DSCNN
+from .fc_autoencoder import FCAutoencoder
+from .mobilenetv1 import MobileNetV1
 from .resnet8 import ResNet8
 
 SPACES: dict[str, type[SearchSpace]] = {}
@@ -23,7 +25,7 @@ def register(cls: type[SearchSpace]) -> type[SearchSpace]:
     return cls
 
 
-for _cls in (DigitsCNN, ResNet8, DSCNN):
+for _cls in (DigitsCNN, ResNet8, DSCNN, MobileNetV1, FCAutoencoder):
     register(_cls)
 
 
