@@ -1,4 +1,4 @@
-"""Microcontroller latency / energy / memory model (STM32H7-class, Cortex-M7 at 480 MHz).
+"""Microcontroller latency / energy / memory model (STM32H7-class Cortex-M7 targets).
 
 A pure, linear model of an :class:`~moo_nas.arch.ArchSpec`'s layer shapes, so the same
 functions give the modelled cost of a fixed network and a differentiable cost when channel
@@ -33,7 +33,9 @@ constants, its ``sources``:
   ST DS12110 / UM2407; int8 convolution 1.75 cycles/MAC derived from CMSIS-NN (arXiv
   1801.06601: a CIFAR-10 CNN of ~12.3 M MACs in 99.1 ms at 216 MHz); 0.25 cycles per byte
   derived from the 64-bit AXI bus at half the core clock; the other cycles/MAC, the per-layer
-  (3000) and per-inference (10000) cycles and the 0.45 W active power are assumed.
+  (3000) and per-inference (10000) cycles and the 0.45 W active power are assumed (for
+  comparison, the fitted H7A3 below: 0.95 int8 cycles/MAC under X-CUBE-AI, 0.127 W at
+  280 MHz; the H743 constants stand for CMSIS-NN and are kept as they were).
 * ``stm32h7a3`` (NUCLEO-H7A3ZI-Q, Cortex-M7 at 280 MHz, X-CUBE-AI 9.0.0): int8 cycles per MAC,
   cycles per byte and active power fitted by :mod:`moo_nas.hardware.mcu_fit` to the MLPerf
   Tiny v1.2 closed-division latency and energy of its four reference networks (the file
