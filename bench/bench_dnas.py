@@ -33,7 +33,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from moo_nas.data import Task, load_task  # noqa: E402
-from moo_nas.dnas.loss import COSTS, ComplexityLoss, LossConfig  # noqa: E402
+from moo_nas.dnas.loss import ComplexityLoss, LossConfig, cost_function  # noqa: E402
 from moo_nas.dnas.mixed_precision import attach  # noqa: E402
 from moo_nas.dnas.search import SearchTrainer, init_from_importance  # noqa: E402
 from moo_nas.dnas.supernet import MaskedNet  # noqa: E402
@@ -66,8 +66,8 @@ def _plain_stepper(module: torch.nn.Module, recipe: Recipe, total: int):
 
 def _search_stepper(net: MaskedNet, recipe: Recipe, total: int, loss: LossConfig):
     arch = net.plan.arch
-    closs = ComplexityLoss(loss, float(COSTS[loss.memory_cost](arch)),
-                           float(COSTS[loss.energy_cost](arch)))
+    closs = ComplexityLoss(loss, float(cost_function(loss.memory_cost)(arch)),
+                           float(cost_function(loss.energy_cost)(arch)))
     return SearchTrainer(net, recipe, total, True, 1.0, closs, 0.02).step
 
 

@@ -12,6 +12,8 @@ Conventions (stated once, used everywhere a number is reported as "modelled: ana
   format's bias width (int32 for integer formats); fractional bytes are kept (no padding).
 * **MACs** – multiply-accumulates of convolution and linear layers for one input; additions,
   pooling and activations are not counted.
+* **bitops** – MACs weighted by ``weight bits x input activation bits / 64`` (one per MAC at
+  int8 x int8): the operation cost of a mixed-precision network.
 * **peak activation bytes** – sequential execution in list order; at each operation the live
   set is its inputs, its output and every tensor produced earlier that a later operation still
   reads (e.g. a residual branch); the peak is the largest live-set size in bytes, each tensor at
@@ -21,9 +23,11 @@ Conventions (stated once, used everywhere a number is reported as "modelled: ana
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable
 
 from .arch import ArchSpec, OpSpec
+from .errors import unknown_name
 from .formats import get_format
 
 Number = Any  # float | int | torch.Tensor
@@ -118,3 +122,66 @@ def live_bytes_per_op(arch: ArchSpec) -> list[Number]:
 def peak_activation_bytes(arch: ArchSpec) -> Number:
     """Largest live activation memory over sequential execution."""
     return _max(live_bytes_per_op(arch))
+
+
+# ----------------------------------------------------------------------------- bitops
+def op_bitops(op: OpSpec, input_bits: Number) -> Number:
+    """MACs of one operation weighted by ``weight bits x input_bits / 64``.
+
+    ``input_bits`` is the bit-width of the operation's input activations (a torch scalar when
+    a precision search passes an expected bit-width); the weight bits are those of the
+    operation's weight format."""
+    return op_macs(op) * get_format(op.weight_format).bits * input_bits / 64
+
+
+def bitops(arch: ArchSpec) -> Number:
+    """Bit-weighted MACs of a network (see the module docstring); each operation's input bits
+    are its first input's activation format (the input format for the network input)."""
+    bits = {"input": get_format(arch.input_format).bits}
+    total: Number = 0
+    for op in arch.ops:
+        total = total + op_bitops(op, bits[op.inputs[0]])
+        bits[op.output] = get_format(op.act_format).bits
+    return total
+
+
+# ----------------------------------------------------------------------------- the table
+@dataclass(frozen=True)
+class AnalyticCost:
+    """One analytic cost: its metric name, the function of an :class:`ArchSpec` computing it
+    (differentiable in channel counts), its unit, a one-line description and the provenance
+    string reported with its values."""
+
+    name: str
+    function: Callable[[ArchSpec], Number]
+    unit: str
+    description: str
+    source: str
+
+    def __call__(self, arch: ArchSpec) -> Number:
+        return self.function(arch)
+
+
+_SRC = "modelled: analytic cost formulas (moo_nas.costs"
+#: every analytic cost by metric name; read by the analytic metric provider, the DNAS losses
+#: and the checks strategies make before training
+ANALYTIC_COSTS: dict[str, AnalyticCost] = {c.name: c for c in (
+    AnalyticCost("params", params, "count", "deployable parameters (BN folded)",
+                 f"{_SRC}.params: weights + one bias per output channel, BN folded)"),
+    AnalyticCost("model_bytes", model_bytes, "B", "weights+biases at each layer's format",
+                 f"{_SRC}.model_bytes: weights at their format's bits, int32 biases for ints)"),
+    AnalyticCost("macs", macs, "MAC", "multiply-accumulates per inference",
+                 f"{_SRC}.macs: conv and linear multiply-accumulates, one input)"),
+    AnalyticCost("bitops", bitops, "MAC@8x8", "MACs x weight bits x input bits / 64",
+                 f"{_SRC}.bitops: MACs x weight bits x input activation bits / 64)"),
+    AnalyticCost("peak_act_bytes", peak_activation_bytes, "B",
+                 "peak live activation memory, sequential execution",
+                 f"{_SRC}.peak_activation_bytes: largest live set, sequential execution)"),
+)}
+
+
+def analytic_cost(name: str) -> AnalyticCost:
+    """The entry of :data:`ANALYTIC_COSTS` called ``name`` (``UserError`` when unknown)."""
+    if name not in ANALYTIC_COSTS:
+        raise unknown_name("analytic cost", name, ANALYTIC_COSTS)
+    return ANALYTIC_COSTS[name]

@@ -225,11 +225,9 @@ def build(exp: Experiment) -> tuple[Problem, Evaluator]:
 def check_feasible(problem: Problem) -> None:
     """Reject bounds on analytic costs that no genotype can meet: the smallest genotype of
     the space (first option everywhere) already violates them."""
-    from . import costs
+    from .costs import ANALYTIC_COSTS
 
-    analytic = {"params": costs.params, "model_bytes": costs.model_bytes, "macs": costs.macs,
-                "peak_act_bytes": costs.peak_activation_bytes}
-    bounded = [o for o in problem.constrained if o.name in analytic]
+    bounded = [o for o in problem.constrained if o.name in ANALYTIC_COSTS]
     if not bounded:
         return
     space = problem.space
@@ -237,7 +235,7 @@ def check_feasible(problem: Problem) -> None:
         return
     arch = space.arch(space.decode([0] * len(space.variables)))
     for o in bounded:
-        v = float(analytic[o.name](arch))
+        v = float(ANALYTIC_COSTS[o.name](arch))
         if o.violation(v) > 0:
             raise UserError(
                 f"constraint {o.describe()} is impossible in space {space.name!r}: even the smallest "

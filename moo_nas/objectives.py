@@ -134,29 +134,19 @@ class MetricProvider(ABC):
 
 
 # ----------------------------------------------------------------------------- analytic
-ANALYTIC = "analytic cost formulas (moo_nas.costs): params after BN folding; bytes at layer formats"
-
-
 class AnalyticProvider(MetricProvider):
-    """params, model bytes, MACs and peak activation memory from the layer shapes."""
+    """The costs of :data:`moo_nas.costs.ANALYTIC_COSTS` (params, model bytes, MACs, bitops,
+    peak activation memory) from the layer shapes; each value carries its formula's source."""
 
     name = "analytic"
     stage = "arch"
-    metrics = (
-        MetricDef("params", "count", "min", "arch", "deployable parameters (BN folded)"),
-        MetricDef("model_bytes", "B", "min", "arch", "weights+biases at each layer's format"),
-        MetricDef("macs", "MAC", "min", "arch", "multiply-accumulates per inference"),
-        MetricDef("peak_act_bytes", "B", "min", "arch", "peak live activation memory, sequential execution"),
-    )
+    metrics = tuple(MetricDef(c.name, c.unit, "min", "arch", c.description)
+                    for c in costs.ANALYTIC_COSTS.values())
 
     def compute(self, candidate: Candidate) -> dict[str, Value]:
         a = candidate.arch
-        return {
-            "params": Value(float(costs.params(a)), "modelled", ANALYTIC),
-            "model_bytes": Value(float(costs.model_bytes(a)), "modelled", ANALYTIC),
-            "macs": Value(float(costs.macs(a)), "modelled", ANALYTIC),
-            "peak_act_bytes": Value(float(costs.peak_activation_bytes(a)), "modelled", ANALYTIC),
-        }
+        return {c.name: Value(float(c(a)), "modelled", c.source)
+                for c in costs.ANALYTIC_COSTS.values()}
 
 
 ACCURACY_METRICS = (

@@ -126,6 +126,8 @@ SPACES: Registry[Any] = Registry("space", "moo_nas.spaces", {
     "digits-cnn": "moo_nas.spaces.digits_cnn:DigitsCNN",
     "resnet8": "moo_nas.spaces.resnet8:ResNet8",
     "dscnn": "moo_nas.spaces.dscnn:DSCNN",
+    "mobilenetv1": "moo_nas.spaces.mobilenetv1:MobileNetV1",
+    "fc-autoencoder": "moo_nas.spaces.fc_autoencoder:FCAutoencoder",
     "nb201": "moo_nas.tabular.nb201:NB201Space",
 })
 
@@ -165,4 +167,14 @@ EXECUTORS: Registry[Any] = Registry("executor", "moo_nas.executors", {
     "ray": "moo_nas.ray_executor:RayExecutor",
 })
 
-DNAS_COSTS: Registry[Any] = Registry("DNAS cost", "moo_nas.dnas_costs", {})
+DNAS_COSTS: Registry[Any] = Registry("DNAS cost", "moo_nas.dnas_costs", {
+    "params": "moo_nas.costs:params",
+    "model_bytes": "moo_nas.costs:model_bytes",
+    "macs": "moo_nas.costs:macs",
+    "bitops": "moo_nas.costs:bitops",
+    "peak_act_bytes": "moo_nas.costs:peak_activation_bytes",
+    "mcu_latency_ms": "moo_nas.dnas.loss:mcu_latency_ms",
+    "mcu_energy_mj": "moo_nas.dnas.loss:mcu_energy_mj",
+    "flash_bytes": "moo_nas.dnas.loss:flash_bytes",
+    "ram_bytes": "moo_nas.dnas.loss:ram_bytes",
+})

@@ -30,10 +30,11 @@ Checks before training, in this order (a candidate failing any is rejected and n
 flash = ``model_bytes`` <= ``max_model_bytes``; RAM = ``peak_act_bytes`` <= ``max_ram_bytes``;
 predicted latency <= ``max_latency_ms``; and every bound of the problem's objectives whose
 metric is computable from the layer description (analytic costs, the MCU model, calibrated
-predictors).  The latency predictor is chosen by ``latency_model``: ``mcu`` (the STM32H743
-model of :mod:`moo_nas.hardware.mcu`), ``calibrated`` (a calibration file, option
-``calibration``), ``analytic`` (MACs x cycles per MAC / clock, the fallback when the MCU model
-is not installed) or ``auto`` (calibrated if a file is given, else mcu, else analytic).
+predictors).  Flash and RAM values are the formulas of :data:`moo_nas.costs.ANALYTIC_COSTS`
+(the same table the ``analytic`` metric provider reads).  The latency predictor is chosen by
+``latency_model``: ``mcu`` (the model of :mod:`moo_nas.hardware.mcu` for the target named by
+``mcu_target``, default ``stm32h743``), ``calibrated`` (a calibration file, option
+``calibration``) or ``auto`` (calibrated if a file is given, else mcu).
 
 Rejected candidates cost no training.  :meth:`NarrowSearch.stats` reports how many candidates
 were sampled, rejected (by reason) and trained, and the training time the rejections saved,
@@ -59,19 +60,7 @@ from moo_nas.space import Genotype, IntRange, Variable
 from moo_nas.strategy import Observation, Problem, Strategy
 
 DEPTH_NAMES = ("stacks", "blocks", "depth", "layers")
-ANALYTIC_CYCLES_PER_MAC = {"fp32": 4.0, "float<=16": 5.0, "int": 2.0}
-ANALYTIC_CLOCK_HZ = 480e6
-
-
-def analytic_latency_ms(arch: ArchSpec) -> float:
-    """Fallback latency model: sum of MACs x cycles per MAC (fp32 4, floats of <= 16 bits 5,
-    integers 2, by weight format) at 480 MHz.  Used only when the MCU model is unavailable."""
-    cycles = 0.0
-    for op in arch.ops:
-        f = get_format(op.weight_format)
-        key = "int" if f.kind == "int" else ("fp32" if f.bits > 16 else "float<=16")
-        cycles += float(costs.op_macs(op)) * ANALYTIC_CYCLES_PER_MAC[key]
-    return cycles / ANALYTIC_CLOCK_HZ * 1e3
+LATENCY_MODELS = ("auto", "mcu", "calibrated")
 
 
 @dataclass(frozen=True)
@@ -156,30 +145,22 @@ class NarrowSearch(Strategy):
 
     def _latency(self, model: str, mcu_target: str, calibration: str | None
                  ) -> tuple[Callable[[Genotype, ArchSpec], float], str]:
-        if model not in ("auto", "mcu", "calibrated", "analytic"):
-            raise UserError(f"narrow option latency_model {model!r} is unknown; use auto, mcu, "
-                            "calibrated or analytic.")
+        if model not in LATENCY_MODELS:
+            raise UserError(f"narrow option latency_model {model!r} is unknown; use "
+                            f"{', '.join(LATENCY_MODELS[:-1])} or {LATENCY_MODELS[-1]}.")
         if model == "calibrated" and not calibration:
             raise UserError("latency_model 'calibrated' needs the option calibration=<file> "
                             "written by 'moo-nas calibrate'.")
-        if calibration and model in ("auto", "calibrated"):
+        if model == "calibrated" or (model == "auto" and calibration):
             prov = make_provider("calibrated", latency=calibration)
             src = f"predicted: calibrated latency model {calibration}"
             return (lambda g, a: prov.compute(Candidate(self.space, g, a))["cal_latency_ms"].value,
                     src)
-        if model in ("auto", "mcu"):
-            try:
-                from moo_nas.hardware import mcu
-            except ImportError:
-                if model == "mcu":
-                    raise UserError("latency_model 'mcu' needs moo_nas.hardware.mcu, which is not "
-                                    "installed; use latency_model = 'analytic'.") from None
-            else:
-                target = mcu.get_target(mcu_target)
-                return (lambda g, a: float(mcu.latency_seconds(a, target)) * 1e3,
-                        f"modelled: MCU model {target.describe()}")
-        return (lambda g, a: analytic_latency_ms(a),
-                "modelled: analytic MACs x cycles/MAC (fp32 4, <=16-bit float 5, int 2) @ 480 MHz")
+        from moo_nas.hardware import mcu
+
+        target = mcu.get_target(mcu_target)
+        return (lambda g, a: float(mcu.latency_seconds(a, target)) * 1e3,
+                f"{target.provenance}: MCU model {target.describe()}")
 
     def _make_checks(self, max_model_bytes, max_ram_bytes, max_latency_ms, latency_model,
                      mcu_target, calibration, provider_options) -> list[Check]:
@@ -188,13 +169,12 @@ class NarrowSearch(Strategy):
                        ("max_latency_ms", max_latency_ms)):
             if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0):
                 raise UserError(f"narrow option {key} must be a positive number, got {v!r}.")
-        analytic = "modelled: analytic cost formulas (moo_nas.costs)"
-        if max_model_bytes is not None:
-            checks.append(Check("model_bytes", float(max_model_bytes), analytic,
-                                lambda g, a: float(costs.model_bytes(a)), "rejected_flash"))
-        if max_ram_bytes is not None:
-            checks.append(Check("peak_act_bytes", float(max_ram_bytes), analytic,
-                                lambda g, a: float(costs.peak_activation_bytes(a)), "rejected_ram"))
+        table = costs.ANALYTIC_COSTS
+        for bound, cost, reason in ((max_model_bytes, table["model_bytes"], "rejected_flash"),
+                                    (max_ram_bytes, table["peak_act_bytes"], "rejected_ram")):
+            if bound is not None:
+                checks.append(Check(cost.name, float(bound), cost.source,
+                                    lambda g, a, cost=cost: float(cost(a)), reason))
         lat, self.latency_source = self._latency(latency_model, mcu_target, calibration)
         if max_latency_ms is not None:
             checks.append(Check("latency_ms", float(max_latency_ms), self.latency_source, lat,
@@ -203,16 +183,22 @@ class NarrowSearch(Strategy):
             pname = provider_for(obj.name)
             if pname is None or metric(obj.name).stage != "arch":
                 continue  # known only after building or training: the evaluator checks it
+            sign = 1.0 if obj.direction == "min" else -1.0
+            reason = {"model_bytes": "rejected_flash", "flash_bytes": "rejected_flash",
+                      "peak_act_bytes": "rejected_ram", "ram_bytes": "rejected_ram"}.get(
+                obj.name, "rejected_latency" if "latency" in obj.name else "rejected_other")
+            if obj.name in table:  # an analytic cost: its formula, not the whole provider
+                cost = table[obj.name]
+                checks.append(Check(obj.name, sign * float(obj.bound), cost.source,
+                                    lambda g, a, cost=cost, sign=sign: sign * float(cost(a)),
+                                    reason))
+                continue
             opts = dict(provider_options.get(pname, {}))
             if pname == "mcu":
                 opts.setdefault("target", mcu_target)
             if pname == "calibrated" and calibration:
                 opts.setdefault("latency", calibration)
             prov = make_provider(pname, **opts)
-            sign = 1.0 if obj.direction == "min" else -1.0
-            reason = {"model_bytes": "rejected_flash", "flash_bytes": "rejected_flash",
-                      "peak_act_bytes": "rejected_ram", "ram_bytes": "rejected_ram"}.get(
-                obj.name, "rejected_latency" if "latency" in obj.name else "rejected_other")
 
             def compute(g, a, prov=prov, name=obj.name, sign=sign):
                 return sign * prov.compute(Candidate(self.space, g, a))[name].value

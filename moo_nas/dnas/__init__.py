@@ -16,9 +16,9 @@ The engine-facing strategy is :class:`strategies.dnas.DNAS` (registered as ``dna
 """
 
 from .export import Exported, export
-from .loss import COSTS, LossConfig
+from .loss import LossConfig
 from .search import PointResult, SearchConfig, run_point, warmup
 from .supernet import MaskedNet
 
-__all__ = ["COSTS", "Exported", "LossConfig", "MaskedNet", "PointResult", "SearchConfig",
+__all__ = ["Exported", "LossConfig", "MaskedNet", "PointResult", "SearchConfig",
            "export", "run_point", "warmup"]

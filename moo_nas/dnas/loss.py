@@ -41,48 +41,25 @@ def _mcu(kind: str) -> CostFn:
     return fn
 
 
-def bitops(arch: ArchSpec):
-    """MACs weighted by ``weight bits x input activation bits / 64`` (1 per MAC at int8 x
-    int8), the ops cost of the mixed-precision search."""
-    from ..formats import get_format
+_MCU = {"mcu_latency_ms": ("latency", "moo_nas.hardware.mcu.latency_seconds (STM32H743)"),
+        "mcu_energy_mj": ("energy", "moo_nas.hardware.mcu.energy_joules (STM32H743)"),
+        "flash_bytes": ("flash", "moo_nas.hardware.mcu.flash_bytes"),
+        "ram_bytes": ("ram", "moo_nas.hardware.mcu.ram_bytes")}
 
-    bits = {"input": get_format(arch.input_format).bits}
-    total = 0
-    for op in arch.ops:
-        w = get_format(op.weight_format).bits
-        total = total + costs.op_macs(op) * w * bits[op.inputs[0]] / 64
-        bits[op.output] = get_format(op.act_format).bits
-    return total
+#: the MCU model's costs as DNAS cost functions (registered in :data:`moo_nas.registry.DNAS_COSTS`)
+mcu_latency_ms, mcu_energy_mj = _mcu("latency"), _mcu("energy")
+flash_bytes, ram_bytes = _mcu("flash"), _mcu("ram")
 
-
-#: cost name (= the metric name of the same quantity) -> function of an ArchSpec
-COSTS: dict[str, CostFn] = {
-    "params": costs.params,
-    "model_bytes": costs.model_bytes,
-    "macs": costs.macs,
-    "bitops": bitops,
-    "peak_act_bytes": costs.peak_activation_bytes,
-    "mcu_latency_ms": _mcu("latency"),
-    "mcu_energy_mj": _mcu("energy"),
-    "flash_bytes": _mcu("flash"),
-    "ram_bytes": _mcu("ram"),
-}
-
-SOURCES = {
-    "params": "moo_nas.costs.params", "model_bytes": "moo_nas.costs.model_bytes",
-    "macs": "moo_nas.costs.macs", "bitops": "moo_nas.dnas.loss.bitops (MACs x bits)",
-    "peak_act_bytes": "moo_nas.costs.peak_activation_bytes",
-    "mcu_latency_ms": "moo_nas.hardware.mcu.latency_seconds (STM32H743)",
-    "mcu_energy_mj": "moo_nas.hardware.mcu.energy_joules (STM32H743)",
-    "flash_bytes": "moo_nas.hardware.mcu.flash_bytes", "ram_bytes": "moo_nas.hardware.mcu.ram_bytes",
-}
+SOURCES = {**{name: c.source for name, c in costs.ANALYTIC_COSTS.items()},
+           **{name: src for name, (_, src) in _MCU.items()}}
 
 
 def cost_function(name: str) -> CostFn:
-    """The cost function called ``name`` (a key of :data:`COSTS`)."""
-    if name not in COSTS:
-        raise UserError(f"unknown DNAS cost {name!r}; choose one of: {', '.join(COSTS)}.")
-    return COSTS[name]
+    """The cost function registered as ``name`` in :data:`moo_nas.registry.DNAS_COSTS` (cost
+    names equal the metric names of the same quantities)."""
+    from ..registry import DNAS_COSTS
+
+    return DNAS_COSTS.get(name)
 
 
 @dataclass(frozen=True)

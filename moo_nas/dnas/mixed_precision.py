@@ -11,8 +11,8 @@ outputs the same way.
 Costs use expected bit-widths, through the same formulas as the objectives: a layer is split
 into one part per bit-width with ``out_channels`` = the expected number of channels at that
 width, and :func:`moo_nas.costs.op_weight_bytes` / :func:`~moo_nas.costs.op_macs` are
-evaluated on each part (``int<b>`` format); ``bitops`` weights every part's MACs by
-``b · E[input activation bits] / 64``.
+evaluated on each part (``int<b>`` format), and :func:`~moo_nas.costs.op_bitops` with the
+expected input activation bits (``b · E[input bits] / 64`` per MAC of the part).
 """
 
 from __future__ import annotations
@@ -166,7 +166,7 @@ class PrecisionSearch(nn.Module):
                     if "params" in out:
                         out["params"] = out["params"] + costs.op_weights(part) + costs.op_biases(part)
                     if "bitops" in out:
-                        out["bitops"] = out["bitops"] + costs.op_macs(part) * b * in_bits / 64
+                        out["bitops"] = out["bitops"] + costs.op_bitops(part, in_bits)
                 if "macs" in out:
                     out["macs"] = out["macs"] + costs.op_macs(replace(
                         op, in_channels=cin, out_channels=cout, groups=cin if op.depthwise else op.groups))

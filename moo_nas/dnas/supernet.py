@@ -254,7 +254,7 @@ class MaskedNet(nn.Module):
         return total
 
     def costs(self, names: tuple[str, ...] | list[str]) -> dict[str, torch.Tensor]:
-        """Differentiable costs by name (see :data:`moo_nas.dnas.loss.COSTS`); with mixed
+        """Differentiable costs by name (see :data:`moo_nas.registry.DNAS_COSTS`); with mixed
         precision attached, its expected-bit-width costs.
 
         The cost formulas are evaluated on the binarised state (integer channel counts,

@@ -1,4 +1,4 @@
-"""Microcontroller latency / energy / memory model (STM32H7-class, Cortex-M7 at 480 MHz).
+"""Microcontroller latency / energy / memory model (STM32H7-class Cortex-M7 targets).
 
 A pure, linear model of an :class:`~moo_nas.arch.ArchSpec`'s layer shapes, so the same
 functions give the modelled cost of a fixed network and a differentiable cost when channel
@@ -25,25 +25,21 @@ API for search code (all accept torch scalars in channel counts)::
     mcu.flash_bytes(arch), mcu.ram_bytes(arch)
     mcu.cycles(arch, target), mcu.cycle_terms(arch)   # the linear terms, for fitting
 
-Constants of :data:`STM32H743` and where they come from (``derived`` = computed from a public
-figure, ``assumed`` = engineering estimate to be replaced by fitted values, see
-:func:`moo_nas.hardware.calibration.fit_mcu_target`):
+Built-in targets are data files in ``moo_nas/hardware/targets/`` (one JSON object per target,
+the format of :meth:`McuTarget.to_json`); each names its ``provenance`` and, per group of
+constants, its ``sources``:
 
-* clock 480 MHz, 2 MiB flash, 1 MiB RAM of which the 512 KiB AXI SRAM is the largest
-  contiguous block (used as the activation limit): ST DS12110 (STM32H743xI datasheet) and
-  UM2407 (NUCLEO-H743ZI2 user manual).
-* int8 convolution 1.75 cycles/MAC — derived from Lai, Suda, Chandra, "CMSIS-NN" (arXiv
-  1801.06601): their CIFAR-10 CNN (about 12.3 M MACs counted from its layer list) runs in
-  99.1 ms on a 216 MHz Cortex-M7, i.e. ~1.74 cycles per MAC including pooling.
-* int8 pointwise 1.5, depthwise 3.0, linear 2.0; fp32 conv 4.0, pointwise 3.5, depthwise 6.0,
-  linear 4.0; half +1 cycle per MAC over fp32 (conversion on load); int4 +0.5 over int8
-  (nibble unpacking) — assumed, in proportion to the int8 figure.
-* 0.25 cycles per byte moved — derived: 64-bit AXI bus at 240 MHz (half the core clock, DS12110)
-  moves 8 bytes per 2 core cycles.
-* 3000 cycles per layer and 10000 per inference (kernel dispatch, requantisation set-up) —
-  assumed.
-* active power 0.45 W (3.3 V x ~136 mA) — assumed order of magnitude of DS12110's Run-mode
-  supply current at 480 MHz; replace with the board's measurement.
+* ``stm32h743`` (the default; NUCLEO-H743ZI2, Cortex-M7 at 480 MHz): clock and memories from
+  ST DS12110 / UM2407; int8 convolution 1.75 cycles/MAC derived from CMSIS-NN (arXiv
+  1801.06601: a CIFAR-10 CNN of ~12.3 M MACs in 99.1 ms at 216 MHz); 0.25 cycles per byte
+  derived from the 64-bit AXI bus at half the core clock; the other cycles/MAC, the per-layer
+  (3000) and per-inference (10000) cycles and the 0.45 W active power are assumed (for
+  comparison, the fitted H7A3 below: 0.95 int8 cycles/MAC under X-CUBE-AI, 0.127 W at
+  280 MHz; the H743 constants stand for CMSIS-NN and are kept as they were).
+* ``stm32h7a3`` (NUCLEO-H7A3ZI-Q, Cortex-M7 at 280 MHz, X-CUBE-AI 9.0.0): int8 cycles per MAC,
+  cycles per byte and active power fitted by :mod:`moo_nas.hardware.mcu_fit` to the MLPerf
+  Tiny v1.2 closed-division latency and energy of its four reference networks (the file
+  carries the fit's per-network and leave-one-out errors).
 """
 
 from __future__ import annotations
@@ -89,6 +85,8 @@ class McuTarget:
     flash_limit_bytes: float
     ram_limit_bytes: float
     sources: dict[str, str] = field(default_factory=dict)
+    provenance: str = "modelled"
+    runtime: str = ""
 
     def constants(self) -> dict[str, float]:
         """The cycle constants by term name (the keys of :func:`cycle_terms`)."""
@@ -117,7 +115,9 @@ class McuTarget:
         return replace(self, name=name or self.name, cycles_per_mac=cpm, sources=sources, **kw)
 
     def describe(self) -> str:
-        return (f"{self.name} @ {self.clock_hz / 1e6:g} MHz, {self.active_power_w:g} W active, "
+        runtime = f", {self.runtime}" if self.runtime else ""
+        return (f"{self.name} @ {self.clock_hz / 1e6:g} MHz{runtime}, "
+                f"{self.active_power_w:g} W active, "
                 f"flash {self.flash_limit_bytes:g} B, RAM {self.ram_limit_bytes:g} B")
 
     def to_json(self) -> dict[str, Any]:
@@ -127,7 +127,8 @@ class McuTarget:
                 "cycles_per_inference": self.cycles_per_inference,
                 "active_power_w": self.active_power_w,
                 "flash_limit_bytes": self.flash_limit_bytes,
-                "ram_limit_bytes": self.ram_limit_bytes, "sources": dict(self.sources)}
+                "ram_limit_bytes": self.ram_limit_bytes, "sources": dict(self.sources),
+                "provenance": self.provenance, "runtime": self.runtime}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "McuTarget":
@@ -137,45 +138,31 @@ class McuTarget:
                        float(data["cycles_per_byte"]), float(data["cycles_per_layer"]),
                        float(data["cycles_per_inference"]), float(data["active_power_w"]),
                        float(data["flash_limit_bytes"]), float(data["ram_limit_bytes"]),
-                       {str(k): str(v) for k, v in data.get("sources", {}).items()})
+                       {str(k): str(v) for k, v in data.get("sources", {}).items()},
+                       str(data.get("provenance", "modelled")), str(data.get("runtime", "")))
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise UserError(f"MCU target description is incomplete or malformed ({exc}); "
                             "write it with McuTarget.to_json.") from None
 
 
-_INT8 = {"conv": 1.75, "pointwise": 1.5, "depthwise": 3.0, "linear": 2.0}
-_FP32 = {"conv": 4.0, "pointwise": 3.5, "depthwise": 6.0, "linear": 4.0}
-_CPM = {}
-for _c in MAC_CLASSES:
-    _CPM[f"{_c}:int8"] = _INT8[_c]
-    _CPM[f"{_c}:int4"] = _INT8[_c] + 0.5
-    _CPM[f"{_c}:fp32"] = _FP32[_c]
-    _CPM[f"{_c}:half"] = _FP32[_c] + 1.0
+TARGET_DIR = Path(__file__).with_name("targets")
 
-STM32H743 = McuTarget(
-    name="stm32h743",
-    clock_hz=480e6,
-    cycles_per_mac=_CPM,
-    cycles_per_byte=0.25,
-    cycles_per_layer=3000.0,
-    cycles_per_inference=10000.0,
-    active_power_w=0.45,
-    flash_limit_bytes=2 * 1024**2,
-    ram_limit_bytes=512 * 1024,
-    sources={
-        "clock, memories": "ST DS12110 (STM32H743xI datasheet), UM2407 (NUCLEO-H743ZI2)",
-        "int8 conv": "derived from CMSIS-NN (arXiv 1801.06601): CIFAR-10 CNN, 99.1 ms @ 216 MHz",
-        "other cycles/MAC, per-layer, per-inference": "assumed (fit with calibration)",
-        "cycles per byte": "derived: 64-bit AXI at 240 MHz (DS12110)",
-        "active power": "assumed order of magnitude of DS12110 Run-mode current at 480 MHz",
-    },
-)
 
-TARGETS: dict[str, McuTarget] = {"stm32h743": STM32H743}
+def _builtin_targets() -> dict[str, McuTarget]:
+    out = {}
+    for path in sorted(TARGET_DIR.glob("*.json")):
+        target = McuTarget.from_json(json.loads(path.read_text()))
+        out[target.name] = target
+    return out
+
+
+#: built-in targets by name, read from the data files in :data:`TARGET_DIR`
+TARGETS: dict[str, McuTarget] = _builtin_targets()
+STM32H743 = TARGETS["stm32h743"]
 
 
 def get_target(target: "str | McuTarget | None") -> McuTarget:
-    """A target by name (``stm32h743``), a path to a JSON file written by
+    """A built-in target by name (a key of :data:`TARGETS`), a path to a JSON file written by
     :meth:`McuTarget.to_json` (e.g. fitted constants), or a target passed through."""
     if target is None:
         return STM32H743
@@ -308,7 +295,7 @@ class McuProvider(MetricProvider):
 
     def compute(self, candidate: Candidate) -> dict[str, Value]:
         a, t = candidate.arch, self.target
-        src = f"modelled: MCU model {t.describe()} (moo_nas.hardware.mcu constants)"
+        src = f"{t.provenance}: MCU model {t.describe()} (moo_nas.hardware.mcu)"
         lat = float(latency_seconds(a, t))
         return {
             "mcu_latency_ms": Value(lat * 1e3, "modelled", src),

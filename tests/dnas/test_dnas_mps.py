@@ -90,3 +90,38 @@ def test_fused_activation_mixture_matches_composed_fake_quantisation():
     (ref * g).sum().backward()
     assert torch.allclose(out, ref, atol=1e-6)
     assert torch.allclose(gy, y.grad, atol=1e-6) and torch.allclose(ga, a.grad, atol=1e-5)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_expected_bitops_equal_table_bitops_of_export_at_hard_choices(seed):
+    """With one-hot weight and activation precisions (per layer, channels pruned in one group
+    on the option grid), the search's expected bitops / model bytes equal the analytic table's
+    costs of the exported network (the formulas are written once, in moo_nas.costs)."""
+    space = make_space("resnet8", (1, 12, 12), 7, formats=["int2", "int4", "int8"],
+                       per_layer_formats=True)
+    torch.manual_seed(seed)
+    net = MaskedNet(space)
+    ps = attach(net, tau=1e-3)
+    gen = torch.Generator().manual_seed(seed)
+    chosen: dict[str, int] = {}
+    with torch.no_grad():
+        for key, p in ps.logits.items():
+            bits = ps.bits_of(key)
+            b = 8 if "stem" in key or key == "g_c1" else (2, 4, 8)[int(torch.randint(3, (1,), generator=gen))]
+            chosen[key] = b
+            p.fill_(-10.0)
+            p[:, bits.index(b)] = 10.0
+        if "g_c2" in ps.logits and 0 in ps.bits_of("g_c2"):
+            ps.logits["g_c2"][:4] = -10.0  # prune 4 of 32 channels: 28 is on the option grid
+            ps.logits["g_c2"][:4, 0] = 10.0
+        for op, p in ps.act_logits.items():  # each layer's outputs at its weights' width
+            p.fill_(-10.0)
+            p[ps.act_bits.index(chosen[ps.key[op]])] = 10.0
+    c = {k: float(v.detach()) for k, v in ps.costs(net, ["bitops", "model_bytes"]).items()}
+    ex, _ = export_mps(net)
+    arch = space.arch(ex.genotype)
+    assert ex.genotype["c2"] == 28
+    table = costs.ANALYTIC_COSTS
+    assert c["bitops"] == pytest.approx(float(table["bitops"](arch)), rel=1e-5)
+    assert c["model_bytes"] == pytest.approx(float(table["model_bytes"](arch)), rel=1e-5)
+    assert len({str(ex.genotype[f"fmt_{op}"]) for op in ps.key}) > 1  # really mixed

@@ -78,3 +78,63 @@ def test_target_file_round_trip(tmp_path):
     assert mcu.get_target(str(path)) == t
     with pytest.raises(UserError, match="unknown MCU target"):
         mcu.get_target("esp32")
+
+
+# ----------------------------------------------------------------------------- H7A3 fit
+def test_builtin_targets_are_data_files():
+    import json
+
+    for name, target in mcu.TARGETS.items():
+        data = json.loads((mcu.TARGET_DIR / f"{name}.json").read_text())
+        assert mcu.McuTarget.from_json(data) == target
+    assert set(mcu.TARGETS) >= {"stm32h743", "stm32h7a3"}
+
+
+def test_h7a3_file_is_the_fit_and_reproduces_the_published_points():
+    import json
+
+    from moo_nas.hardware import mcu_fit
+
+    result = mcu_fit.fit()
+    target = mcu.get_target("stm32h7a3")
+    assert target == mcu_fit.to_target(result)  # the data file holds what the fit gives
+    assert target.provenance == "modelled, fitted to MLPerf Tiny v1.2 H7A3 results"
+    recorded = json.loads((mcu.TARGET_DIR / "stm32h7a3.json").read_text())["fit"]["points"]
+    consts = target.constants()
+    worst = max(abs(e) for p in recorded for e in p["error_pct"])
+    for point, rec in zip(mcu_fit.MLPERF_TINY_V12_H7A3, recorded):
+        # through the model's own dot product with the file's constants
+        cycles = sum(v * consts[k] for k, v in point.terms().items())
+        lat, energy = cycles / target.clock_hz, cycles / target.clock_hz * target.active_power_w
+        err = (100 * (lat / point.latency_s - 1), 100 * (energy / point.energy_j - 1))
+        assert err == pytest.approx(tuple(rec["error_pct"]), abs=0.01)
+        assert abs(err[0]) <= worst and abs(err[1]) <= worst
+    # the unscaled seeds run through the public API unchanged (scale 1 except DS-CNN's)
+    ic = mcu_fit.MLPERF_TINY_V12_H7A3[0]
+    assert ic.scale == 1.0
+    assert float(mcu.latency_seconds(ic.arch(), target)) == pytest.approx(result.latency_s(ic))
+    # published power 0.12-0.135 W
+    assert 0.12 <= target.active_power_w <= 0.135
+    from moo_nas.spaces import make_space
+
+    space = make_space("resnet8", (3, 32, 32), 10, formats=["int8"])
+    vals = make_provider("mcu", target="stm32h7a3").compute(
+        Candidate(space, space.seed_genotype(), ic.arch()))
+    assert vals["mcu_latency_ms"].source.startswith(
+        "modelled, fitted to MLPerf Tiny v1.2 H7A3 results")
+
+
+def test_leave_one_out_is_a_real_refit():
+    from moo_nas.hardware import mcu_fit
+
+    points = mcu_fit.MLPERF_TINY_V12_H7A3
+    inside = mcu_fit.fit().errors_pct()
+    loo = mcu_fit.leave_one_out()
+    for i, (a, b) in enumerate(zip(inside, loo)):
+        assert abs(b[0]) > abs(a[0]) and abs(b[1]) > abs(a[1])
+        # the held-out point's prediction is the fit on the other three
+        rest = mcu_fit.fit(points[:i] + points[i + 1:])
+        assert b == pytest.approx(mcu_fit.relative_errors(rest, points[i]))
+        assert rest.constants != mcu_fit.fit().constants
+    with pytest.raises(Exception, match="at least"):
+        mcu_fit.fit(points[:1])
