@@ -10,6 +10,7 @@ from typing import Any, Sequence
 
 from ..errors import unknown_name
 from ..space import SearchSpace
+from ..byo.space import TracedSpace
 from .digits_cnn import DigitsCNN
 from .dscnn import DSCNN
 from .resnet8 import ResNet8
@@ -23,7 +24,7 @@ def register(cls: type[SearchSpace]) -> type[SearchSpace]:
     return cls
 
 
-for _cls in (DigitsCNN, ResNet8, DSCNN):
+for _cls in (DigitsCNN, ResNet8, DSCNN, TracedSpace):
     register(_cls)
 
 
