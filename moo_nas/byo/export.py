@@ -36,7 +36,24 @@ def plain_module(arch: ArchSpec, state_dict: dict[str, torch.Tensor]) -> fx.Grap
     """Float32 plain module of ``arch`` with ``state_dict`` (as trained in its formats)."""
     net = SpecNet(replace(arch.with_formats("fp32", "fp32"), input_format="fp32"))
     net.load_state_dict(state_dict)
-    return fx.symbolic_trace(net.eval())
+    graph = fx.symbolic_trace(net.eval()).graph
+    # flat attribute names (``layers.conv1.weight`` -> ``conv1_weight``): the module then has
+    # only standard layers and tensors as attributes, and ``to_folder`` writes plain code
+    root: dict[str, object] = {}
+    for node in graph.nodes:
+        node.type = None  # no annotations in the generated code
+        if node.op in ("get_attr", "call_module"):
+            obj: object = net
+            for part in str(node.target).split("."):
+                obj = getattr(obj, part)
+            parts = str(node.target).split(".")
+            flat = "_".join(parts[1:]) if parts[0] in ("layers", "norms") else "_".join(parts)
+            if parts[0] == "norms":
+                flat += "_bn"
+            root[flat] = obj
+            node.target = flat
+    module = fx.GraphModule(root, graph, class_name=type(net).__name__)
+    return module.eval()
 
 
 class QDQNet(nn.Module):
