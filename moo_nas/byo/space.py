@@ -14,8 +14,9 @@
   with "same" padding (``k // 2``), so shapes are kept;
 * **removable blocks** - a run of ops between two tensors every path passes through, with the
   same shape at both ends, holding a weight layer, and not producing the output, can be
-  replaced by the identity.  ``blocks`` counts the removable blocks kept, in network order (the
-  last ones are removed first, as in the built-in spaces' depth variables);
+  replaced by the identity; its output then shares its input's channel group (with
+  ``blocks=false`` the widths stay independent).  ``blocks`` counts the removable blocks
+  kept, in network order (the last ones are removed first, like the built-in depth variables);
 * **number formats** - ``fmt_<layer>`` per weight layer (``formats`` option, as built-ins).
 
 The seed genotype (every variable at its largest option) gives back the traced seed exactly.
@@ -70,7 +71,7 @@ def width_grid(size: int, steps: int) -> tuple[int, ...]:
     return tuple(sorted({max(1, round(size * i / steps)) for i in range(1, steps + 1)}))
 
 
-def _groups(arch: ArchSpec, steps: int) -> list[ChannelGroup]:
+def _groups(arch: ArchSpec, steps: int, blocks: Sequence[Block] = ()) -> list[ChannelGroup]:
     parent: dict[str, str] = {"input": "input"}
 
     def find(a: str) -> str:
@@ -112,6 +113,11 @@ def _groups(arch: ArchSpec, steps: int) -> list[ChannelGroup]:
         if op.activation in NONZERO_AT_ZERO:
             fixed.update(members[op.output])
     fixed.update(members[arch.output])
+    for blk in blocks:  # removing a block hands its input to its readers: one width for both
+        if blk.start in composite or blk.end in composite:
+            fixed.update(members[blk.start] + members[blk.end])
+        else:
+            union(members[blk.end][0], members[blk.start][0])
     fixed_roots = {find(g) for g in fixed}
     by_root: dict[str, list[OpSpec]] = {}
     for op in arch.ops:
@@ -159,8 +165,8 @@ def derive(arch: ArchSpec, channel_steps: int = 8, kernels: bool = True,
             if (op.kind == "conv" and op.padding is None and k > 1 and k % 2 == 1
                     and all(x == k for x in op.kernel)):
                 ks.append((op.name, tuple(range(1, k + 1, 2))))
-    return Derivation(tuple(_groups(arch, channel_steps)), tuple(ks),
-                      tuple(_blocks(arch)) if blocks else (),
+    removable = tuple(_blocks(arch)) if blocks else ()
+    return Derivation(tuple(_groups(arch, channel_steps, removable)), tuple(ks), removable,
                       tuple(op.name for op in arch.ops if op.kind in ("conv", "linear")))
 
 

@@ -422,6 +422,7 @@ def trace_model(module: nn.Module, input_shape: Sequence[int]) -> ArchSpec:
     gm.eval()
     try:
         with torch.no_grad():
+            gm(torch.zeros(2, *input_shape))  # fails quietly where ShapeProp would print
             ShapeProp(gm).propagate(torch.zeros(2, *input_shape))
     except Exception as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
