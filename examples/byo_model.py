@@ -44,3 +44,19 @@ class SmallNet(nn.Module):
 def small_net() -> nn.Module:
     """Factory form (``--seed-model examples/byo_model.py:small_net``)."""
     return SmallNet(10)
+
+
+class TemporalNet(nn.Module):
+    """A 1-D seed for 6x100 sensor series (``--task basic-motions --input-shape 6,100``)."""
+
+    def __init__(self, channels: int = 6, num_classes: int = 4):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv1d(channels, 32, 7, padding=3, bias=False), nn.BatchNorm1d(32), nn.ReLU(),
+            nn.MaxPool1d(2),
+            nn.Conv1d(32, 32, 5, padding=2, bias=False), nn.BatchNorm1d(32), nn.ReLU(),
+            nn.Conv1d(32, 64, 3, stride=2, padding=1, bias=False), nn.BatchNorm1d(64), nn.ReLU())
+        self.fc = nn.Linear(64, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.features(x).mean(dim=2))

@@ -73,3 +73,19 @@ def test_int8_onnx_within_one_point_and_plain_module(tmp_path):
     x = task.x_val[:16]
     with torch.no_grad():
         assert torch.allclose(plain(x), ref(x), atol=1e-6)
+
+
+def test_one_d_seed_on_basic_motions(tmp_store):
+    import pytest
+
+    pytest.importorskip("aeon", reason="basic-motions reads the aeon wheel's data files")
+    objectives = (make_objective("val_accuracy"), make_objective("macs"))
+    recipe = Recipe(epochs=3, batch_size=8, lr=3e-3)
+    spec = EvaluatorSpec("traced", {"seed_model": "examples/byo_model.py:TemporalNet",
+                                    "input_shape": [6, 100]}, "basic-motions", {}, recipe,
+                         objectives, needed_providers(objectives, ()))
+    ev = Evaluator(spec)
+    assert any(len(op.kernel) == 1 for op in ev.space.seed_arch.ops if op.kind == "conv")
+    problem = Problem(ev.space, objectives, ev.task, recipe)
+    res = run_search(tmp_store, problem, ev, "nsga2", {"pop_size": 2}, 0, Budget(evaluations=2))
+    assert all(e.status == "ok" for e in res.evaluations)
