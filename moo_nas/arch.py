@@ -15,12 +15,28 @@ Kinds:
 ``linear``  fully connected layer on a flat tensor, optional activation.
 ``add``     element-wise sum of its inputs (residual join), optional activation.
 ``gap``     global average pooling to a flat tensor.
+
+Kinds used by networks traced from user code (:mod:`moo_nas.byo`); their channel count
+follows their input (``concat``: the sum of its inputs, ``flatten``: channels x positions):
+
+``pool``    max (``mode="max"``) or average (``mode="avg"``) pooling over windows ``kernel``
+            with ``stride`` and ``padding`` (average counts padded zeros, as torch does).
+``act``     element-wise activation alone (when it cannot join the op before it).
+``flatten`` all positions into channels: ``(C, *S) -> (C * prod(S),)``.
+``concat``  concatenation of its inputs along channels.
+
+``padding`` of a ``conv`` or ``pool`` is per spatial dimension; ``None`` (the default) means
+``kernel // 2``.  A ``linear`` layer may carry a BatchNorm (``batchnorm=True``).
+
+Activations: ``relu``, ``relu6``, ``sigmoid``, ``tanh``, ``silu``, ``gelu``, ``hardswish``,
+``hardsigmoid``, ``elu`` and ``leaky_relu:<slope>``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import asdict, dataclass, field, replace
 from typing import Sequence
 
@@ -30,12 +46,17 @@ import torch.nn.functional as F
 
 from .formats import get_format
 
-KINDS = ("conv", "linear", "add", "gap")
+KINDS = ("conv", "linear", "add", "gap", "pool", "act", "flatten", "concat")
 
 
 def conv_out(size: int, kernel: int, stride: int) -> int:
     """Output length of a convolution with padding ``kernel // 2``."""
     return (size + 2 * (kernel // 2) - kernel) // stride + 1
+
+
+def window_out(size: int, kernel: int, stride: int, padding: int) -> int:
+    """Output length of a convolution or pooling window with explicit ``padding``."""
+    return (size + 2 * padding - kernel) // stride + 1
 
 
 @dataclass(frozen=True)
@@ -57,6 +78,8 @@ class OpSpec:
     activation: str | None = None
     weight_format: str = "fp32"
     act_format: str = "fp32"
+    padding: tuple[int, ...] | None = None
+    mode: str = ""
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -65,6 +88,26 @@ class OpSpec:
     @property
     def depthwise(self) -> bool:
         return self.kind == "conv" and self.groups == self.in_channels and self.groups != 1
+
+    @property
+    def pads(self) -> tuple[int, ...]:
+        """Padding per spatial dimension (``kernel // 2`` unless given)."""
+        if self.padding is not None:
+            return tuple(self.padding)
+        return tuple(k // 2 for k in self.kernel)
+
+
+#: fields added for traced networks, left out of fingerprints while at their defaults so the
+#: fingerprints of every earlier network stay as they were
+_OPTIONAL_FIELDS = {"padding": None, "mode": ""}
+
+
+def _op_record(op: OpSpec) -> dict:
+    d = asdict(op)
+    for key, default in _OPTIONAL_FIELDS.items():
+        if d.get(key) == default:
+            d.pop(key)
+    return d
 
 
 @dataclass(frozen=True)
@@ -82,7 +125,7 @@ class ArchSpec:
         """Stable hash of the network structure (two genotypes with equal specs share it)."""
         data = {
             "in": [self.in_channels, list(self.in_spatial), self.input_format],
-            "ops": [asdict(op) for op in self.ops],
+            "ops": [_op_record(op) for op in self.ops],
             "out": self.output,
         }
         return hashlib.sha1(json.dumps(data, sort_keys=True).encode()).hexdigest()
@@ -175,9 +218,91 @@ class ArchBuilder:
         self.shapes[name] = (out_features, ())
         return name
 
+    def conv_padded(self, name: str, src: str, out_channels: float, kernel: Sequence[int],
+                    stride: int, padding: Sequence[int] | None, groups: float = 1,
+                    batchnorm: bool = True, activation: str | None = None,
+                    weight_format: str = "fp32", act_format: str = "fp32") -> str:
+        """Convolution with explicit padding (``None``: ``kernel // 2``) and ``groups``
+        (``groups == in_channels == out_channels`` for depthwise)."""
+        cin, spatial = self.shapes[src]
+        kernel = tuple(int(k) for k in kernel)
+        pads = tuple(k // 2 for k in kernel) if padding is None else tuple(int(p) for p in padding)
+        out_sp = tuple(window_out(s, k, stride, p) for s, k, p in zip(spatial, kernel, pads))
+        if min(out_sp, default=1) < 1:
+            raise ValueError(f"conv {name}: output would be empty")
+        self.ops.append(OpSpec(name, "conv", (src,), name, cin, out_channels, spatial, out_sp,
+                               kernel, stride, groups, batchnorm, activation, weight_format,
+                               act_format, None if padding is None else pads))
+        self.shapes[name] = (out_channels, out_sp)
+        return name
+
+    def linear_bn(self, name: str, src: str, out_features: float, batchnorm: bool,
+                  activation: str | None = None, weight_format: str = "fp32",
+                  act_format: str = "fp32") -> str:
+        """Fully connected layer with an optional BatchNorm after it."""
+        c, sp = self.shapes[src]
+        if sp:
+            raise ValueError(f"linear {name}: input must be flat")
+        self.ops.append(OpSpec(name, "linear", (src,), name, c, out_features, (), (),
+                               batchnorm=batchnorm, activation=activation,
+                               weight_format=weight_format, act_format=act_format))
+        self.shapes[name] = (out_features, ())
+        return name
+
+    def pool(self, name: str, src: str, mode: str, kernel: Sequence[int], stride: int,
+             padding: Sequence[int], activation: str | None = None,
+             act_format: str = "fp32") -> str:
+        """Max or average pooling (``mode`` ``"max"`` / ``"avg"``)."""
+        c, sp = self.shapes[src]
+        kernel, pads = tuple(int(k) for k in kernel), tuple(int(p) for p in padding)
+        out_sp = tuple(window_out(s, k, stride, p) for s, k, p in zip(sp, kernel, pads))
+        if min(out_sp, default=1) < 1:
+            raise ValueError(f"pool {name}: output would be empty")
+        self.ops.append(OpSpec(name, "pool", (src,), name, c, c, sp, out_sp, kernel, stride,
+                               activation=activation, act_format=act_format, padding=pads,
+                               mode=mode))
+        self.shapes[name] = (c, out_sp)
+        return name
+
+    def act(self, name: str, src: str, activation: str, act_format: str = "fp32") -> str:
+        c, sp = self.shapes[src]
+        self.ops.append(OpSpec(name, "act", (src,), name, c, c, sp, sp, activation=activation,
+                               act_format=act_format))
+        self.shapes[name] = (c, sp)
+        return name
+
+    def flatten(self, name: str, src: str, activation: str | None = None,
+                act_format: str = "fp32") -> str:
+        c, sp = self.shapes[src]
+        n = c * math.prod(sp)
+        self.ops.append(OpSpec(name, "flatten", (src,), name, c, n, sp, (),
+                               activation=activation, act_format=act_format))
+        self.shapes[name] = (n, ())
+        return name
+
+    def concat(self, name: str, srcs: Sequence[str], activation: str | None = None,
+               act_format: str = "fp32") -> str:
+        c0, sp = self.shapes[srcs[0]]
+        if any(self.shapes[s][1] != sp for s in srcs[1:]):
+            raise ValueError(f"concat {name}: spatial mismatch")
+        c = sum(self.shapes[s][0] for s in srcs)
+        self.ops.append(OpSpec(name, "concat", tuple(srcs), name, c, c, sp, sp,
+                               activation=activation, act_format=act_format))
+        self.shapes[name] = (c, sp)
+        return name
+
     def finish(self, output: str, **meta) -> ArchSpec:
         return ArchSpec(self.in_channels, self.in_spatial, tuple(self.ops), output,
                         self.input_format, dict(meta))
+
+
+_ACTIVATIONS = {
+    "relu": F.relu, "relu6": F.relu6, "sigmoid": torch.sigmoid, "tanh": torch.tanh,
+    "silu": F.silu, "gelu": F.gelu, "hardswish": F.hardswish, "hardsigmoid": F.hardsigmoid,
+    "elu": F.elu,
+}
+#: activations with f(0) != 0: a masked (zeroed) channel does not stay zero through them
+NONZERO_AT_ZERO = ("sigmoid", "hardsigmoid")
 
 
 def _activation(name: str | None, x: torch.Tensor) -> torch.Tensor:
@@ -185,7 +310,32 @@ def _activation(name: str | None, x: torch.Tensor) -> torch.Tensor:
         return x
     if name == "relu":
         return F.relu(x)
+    fn = _ACTIVATIONS.get(name)
+    if fn is not None:
+        return fn(x)
+    if name.startswith("leaky_relu:"):
+        return F.leaky_relu(x, float(name.split(":", 1)[1]))
     raise ValueError(f"unknown activation {name!r}")
+
+
+def shape_op(op: OpSpec, xs: Sequence[torch.Tensor]) -> torch.Tensor:
+    """Forward of the weight-free kinds ``pool``, ``act``, ``flatten``, ``concat`` (before the
+    op's activation)."""
+    x = xs[0]
+    if op.kind == "pool":
+        dims = len(op.kernel)
+        if op.mode == "max":
+            fn = F.max_pool2d if dims == 2 else F.max_pool1d
+        else:
+            fn = F.avg_pool2d if dims == 2 else F.avg_pool1d
+        return fn(x, op.kernel, op.stride, op.pads)
+    if op.kind == "flatten":
+        return x.flatten(1)
+    if op.kind == "concat":
+        return torch.cat(list(xs), dim=1)
+    if op.kind == "act":
+        return x
+    raise ValueError(f"op {op.name}: {op.kind} has weights or is not a shape op")
 
 
 class SpecNet(nn.Module):
@@ -206,7 +356,7 @@ class SpecNet(nn.Module):
                 conv_cls = {1: nn.Conv1d, 2: nn.Conv2d}[len(op.kernel)]
                 self.layers[op.name] = conv_cls(
                     cin, cout, op.kernel, stride=op.stride,
-                    padding=tuple(k // 2 for k in op.kernel), groups=groups,
+                    padding=op.pads, groups=groups,
                     bias=not op.batchnorm,
                 )
                 if op.batchnorm:
@@ -214,6 +364,8 @@ class SpecNet(nn.Module):
                     self.norms[op.name] = bn_cls(cout)
             elif op.kind == "linear":
                 self.layers[op.name] = nn.Linear(int(op.in_channels), int(op.out_channels))
+                if op.batchnorm:
+                    self.norms[op.name] = nn.BatchNorm1d(int(op.out_channels))
         self._plan = [
             (op, get_format(op.weight_format), get_format(op.act_format)) for op in spec.ops
         ]
@@ -245,12 +397,16 @@ class SpecNet(nn.Module):
             elif op.kind == "linear":
                 layer = self.layers[op.name]
                 y = F.linear(tensors[op.inputs[0]], wfmt.quantize(layer.weight, True), layer.bias)
+                if op.batchnorm:
+                    y = self.norms[op.name](y)
             elif op.kind == "add":
                 y = tensors[op.inputs[0]]
                 for t in op.inputs[1:]:
                     y = y + tensors[t]
-            else:  # gap
+            elif op.kind == "gap":
                 y = tensors[op.inputs[0]].flatten(2).mean(dim=2)
+            else:
+                y = shape_op(op, [tensors[t] for t in op.inputs])
             y = afmt.quantize(_activation(op.activation, y))
             for t in release:
                 del tensors[t]

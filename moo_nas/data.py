@@ -257,6 +257,61 @@ FASHION_MNIST = TaskDef(load_fashion_mnist_task, "Fashion-MNIST 28x28, 10 classe
 CIFAR10 = TaskDef(load_cifar10_task, "CIFAR-10 32x32x3, 10 classes (python batches, user path)")
 
 
+# ----------------------------------------------------------------------------- time series
+def read_ts(path: Path) -> tuple[np.ndarray, list[str], list[str]]:
+    """Read an equal-length UCR/UEA ``.ts`` file: ``(series [N, dims, length], labels, class
+    names)``.  Plain text parsing; nothing is imported from the package that ships the file."""
+    classes: list[str] = []
+    rows, labels = [], []
+    in_data = False
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if not in_data:
+            low = line.lower()
+            if low.startswith("@classlabel"):
+                classes = line.split()[2:]
+            in_data = low == "@data"
+            continue
+        *dims, label = line.split(":")
+        rows.append([[float(v) for v in d.split(",")] for d in dims])
+        labels.append(label)
+    return np.asarray(rows, dtype=np.float32), labels, classes
+
+
+def load_basic_motions_task(**options: Any) -> Task:
+    """UEA BasicMotions (6 accelerometer/gyroscope channels x 100 steps, 4 classes), as shipped
+    in the ``aeon`` wheel (``pip install --no-deps aeon`` is enough: its data files are read as
+    text).  The archive's TRAIN file (40 series) is split 32 / 8 into train / validation with
+    the fixed split seed; its TEST file (40 series) is the test set.  Standardised per channel
+    with training statistics."""
+    _check_options("basic-motions", options, ())
+    import importlib.util
+
+    spec = importlib.util.find_spec("aeon")
+    if spec is None or not spec.submodule_search_locations:
+        raise UserError("task 'basic-motions' reads the data files of the aeon package; install "
+                        "them with `pip install --no-deps aeon`.")
+    root = Path(list(spec.submodule_search_locations)[0]) / "datasets" / "data" / "BasicMotions"
+    x_all, y_all, classes = read_ts(root / "BasicMotions_TRAIN.ts")
+    x_te, y_te, _ = read_ts(root / "BasicMotions_TEST.ts")
+    index = {c: i for i, c in enumerate(classes)}
+    y_all_i = np.array([index[c] for c in y_all], dtype=np.int64)
+    y_te_i = np.array([index[c] for c in y_te], dtype=np.int64)
+    tr, va, _ = _split(len(y_all_i), (0.8, 0.2))
+    mean = x_all[tr].mean(axis=(0, 2), keepdims=True)
+    std = x_all[tr].std(axis=(0, 2), keepdims=True) + 1e-6
+    xs = [torch.from_numpy((a - mean) / std) for a in (x_all[tr], x_all[va], x_te)]
+    ys = [torch.from_numpy(a) for a in (y_all_i[tr], y_all_i[va], y_te_i)]
+    return Task("basic-motions", (6, 100), 4, xs[0], ys[0], xs[1], ys[1], xs[2], ys[2],
+                f"UEA BasicMotions from aeon's packaged .ts files ({root})", {})
+
+
+BASIC_MOTIONS = TaskDef(load_basic_motions_task,
+                        "UEA BasicMotions 6x100 sensor series, 4 classes (1-D; data files of the aeon wheel)")
+
+
 def register_task(name: str, loader: Callable[..., Task], description: str) -> None:
     """Register a task loader under ``name`` (see :data:`moo_nas.registry.TASKS`)."""
     from .registry import TASKS
@@ -276,3 +331,4 @@ def load_task(name: str, **options: Any) -> Task:
     if key not in _CACHE:
         _CACHE[key] = task_def.loader(**options)
     return _CACHE[key]
+

@@ -128,6 +128,7 @@ SPACES: Registry[Any] = Registry("space", "moo_nas.spaces", {
     "dscnn": "moo_nas.spaces.dscnn:DSCNN",
     "mobilenetv1": "moo_nas.spaces.mobilenetv1:MobileNetV1",
     "fc-autoencoder": "moo_nas.spaces.fc_autoencoder:FCAutoencoder",
+    "traced": "moo_nas.byo.space:TracedSpace",
     "nb201": "moo_nas.tabular.nb201:NB201Space",
 })
 
@@ -135,6 +136,7 @@ TASKS: Registry[Any] = Registry("task", "moo_nas.tasks", {
     "digits": "moo_nas.data:DIGITS",
     "fashion-mnist": "moo_nas.data:FASHION_MNIST",
     "cifar10": "moo_nas.data:CIFAR10",
+    "basic-motions": "moo_nas.data:BASIC_MOTIONS",
 })
 
 PROVIDERS: Registry[Any] = Registry("metric provider", "moo_nas.providers", {

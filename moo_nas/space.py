@@ -147,7 +147,7 @@ class SearchSpace(ABC):
     #: analytic costs, module building and cache-by-architecture do not apply.
     table_only: ClassVar[bool] = False
 
-    def __init__(self, input_shape: Sequence[int], num_classes: int, **options: Any) -> None:
+    def __init__(self, input_shape: Sequence[int], num_classes: int, /, **options: Any) -> None:
         self.input_shape = tuple(int(s) for s in input_shape)
         self.num_classes = int(num_classes)
         self.options = dict(options)

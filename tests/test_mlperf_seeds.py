@@ -7,7 +7,8 @@ from moo_nas import costs
 from moo_nas.dnas.plan import make_plan
 from moo_nas.errors import UserError
 from moo_nas.hardware import mcu
-from moo_nas.spaces import SPACES, make_space
+from moo_nas.registry import SPACES
+from moo_nas.spaces import make_space
 
 
 def _weights(arch):

@@ -20,6 +20,7 @@ COMMAND_MODULES: list[str] = [
     "moo_nas.cli.tabulate",
     "moo_nas.cli.hardware",
     "surrogates.cli",
+    "moo_nas.cli.byo",
 ]
 
 

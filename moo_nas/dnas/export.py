@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import math
+
 import torch
 
 from ..arch import ArchSpec
@@ -56,12 +58,24 @@ def export(net: MaskedNet) -> Exported:
     kernel_of = {k.op: kernels[k.variable] for k in plan.kernels}
     idx: dict[str, torch.Tensor] = {"input": torch.arange(int(arch.in_channels))}
     layers, norms = net.net.layers, net.net.norms
+    union_ops = {op.name: op for op in net.union.ops}
+    seed_width = {"input": net.union.in_channels}
+    seed_width.update({op.output: op.out_channels for op in net.union.ops})
     state: dict[str, torch.Tensor] = {}
     for op in arch.ops:
         src = source[op.name]
         cin = idx[op.inputs[0]]
         group = plan.group_of(op.name)
-        if op.depthwise or op.kind in ("add", "gap"):
+        if op.kind == "concat":
+            parts, offset = [], 0
+            for t, u in zip(op.inputs, union_ops[src].inputs):
+                parts.append(idx[t] + offset)
+                offset += int(seed_width[u])
+            cout = torch.cat(parts)
+        elif op.kind == "flatten":
+            n = math.prod(op.in_spatial)
+            cout = (cin.unsqueeze(1) * n + torch.arange(n)).flatten()
+        elif op.depthwise or op.kind in ("add", "gap", "pool", "act"):
             cout = cin
         elif group is not None:
             cout = kept[group.variable]
@@ -79,7 +93,7 @@ def export(net: MaskedNet) -> Exported:
         state[f"layers.{op.name}.weight"] = w.clone()
         if layer.bias is not None:
             state[f"layers.{op.name}.bias"] = layer.bias[cout].clone()
-        if op.kind == "conv" and op.batchnorm:
+        if op.batchnorm:
             bn = norms[src]
             for key in ("weight", "bias", "running_mean", "running_var"):
                 state[f"norms.{op.name}.{key}"] = getattr(bn, key)[cout].clone()

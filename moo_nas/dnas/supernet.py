@@ -25,7 +25,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..arch import ArchSpec, OpSpec, SpecNet, _activation
+import math
+
+from ..arch import ArchSpec, OpSpec, SpecNet, _activation, shape_op
 from ..formats import get_format
 from ..space import SearchSpace
 from .masks import ChannelMask, DepthGates, KernelMask
@@ -85,8 +87,14 @@ class MaskedNet(nn.Module):
                          for u in names.values() if "@" in u}
         self._owner = {op: g.variable for g in self.plan.groups for op in g.ops}
         self._kernel = {k.op: k.variable for k in self.plan.kernels}
-        # ops of the union whose output channels follow their input (depthwise, add, gap)
-        self._follows = {op.name for op in self.union.ops if op.depthwise or op.kind in ("add", "gap")}
+        # the seed op each union op copies (head copies of shallower depths are suffixed "@d";
+        # they carry the same channel and kernel masks as the op they copy)
+        self._base = {u: op for names in self.sources for op, u in names.items()}
+        # ops of the union whose output channels follow their inputs (depthwise, weight-free)
+        self._follows = {op.name for op in self.union.ops if op.depthwise or op.kind in (
+            "add", "gap", "pool", "act", "flatten", "concat")}
+        self._seed_width = {"input": self.union.in_channels}
+        self._seed_width.update({op.output: op.out_channels for op in self.union.ops})
         self._formats = {op.name: (get_format(op.weight_format), get_format(op.act_format))
                          for op in self.union.ops}
         self.precision = None  # set by mixed_precision.attach
@@ -145,15 +153,19 @@ class MaskedNet(nn.Module):
         conv = F.conv2d if len(op.kernel) == 2 else F.conv1d
         y = conv(x, w, bias, layer.stride, layer.padding, 1, layer.groups)
         if op.batchnorm:
-            bn = self.net.norms[op.name]
-            gamma, beta = bn.weight, bn.bias
-            if m is not None:
-                gamma, beta = gamma * m, beta * m
-            if self.training:
-                bn.num_batches_tracked.add_(1)
-            y = F.batch_norm(y, bn.running_mean, bn.running_var, gamma, beta, self.training,
-                             bn.momentum, bn.eps)
+            y = self._norm(op, y, m)
         return y
+
+    def _norm(self, op: OpSpec, y: torch.Tensor, m: torch.Tensor | None) -> torch.Tensor:
+        """The op's BatchNorm with the channel mask folded into its affine parameters."""
+        bn = self.net.norms[op.name]
+        gamma, beta = bn.weight, bn.bias
+        if m is not None:
+            gamma, beta = gamma * m, beta * m
+        if self.training:
+            bn.num_batches_tracked.add_(1)
+        return F.batch_norm(y, bn.running_mean, bn.running_var, gamma, beta, self.training,
+                            bn.momentum, bn.eps)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         ch, kern, depth = self.masks()
@@ -172,27 +184,40 @@ class MaskedNet(nn.Module):
                 # (auxiliary loss) without disturbing the backbone; its logits still give the
                 # depth gates their straight-through gradient
                 src = src.detach()
-            if op.name in self._follows:
+            base = self._base.get(op.name, op.name)
+            if op.kind == "concat":
+                parts = [tmask[t] for t in op.inputs]
+                m = None if all(p is None for p in parts) else torch.cat([
+                    torch.ones(int(self._seed_width[t])) if p is None else p
+                    for t, p in zip(op.inputs, parts)])
+            elif op.name in self._follows:
                 m = tmask[op.inputs[0]]
+                if m is not None and op.kind == "flatten" and op.in_spatial:
+                    m = m.repeat_interleave(math.prod(op.in_spatial))
             else:
-                v = self._owner.get(op.name)
+                v = self._owner.get(base)
                 m = ch[v] if v is not None else None
             if op.kind == "conv":
-                y = self._conv(op, src, m, kern.get(op.name))
+                y = self._conv(op, src, m, kern.get(base))
             elif op.kind == "linear":
                 layer = self.net.layers[op.name]
                 w, b = layer.weight, layer.bias
                 if self.precision is not None:
                     w = self.precision.weight(op.name, w)
-                if m is not None:
-                    w, b = w * m.unsqueeze(1), b * m
-                y = F.linear(src, w, b)
+                if op.batchnorm:
+                    y = self._norm(op, F.linear(src, w, b), m)
+                else:
+                    if m is not None:
+                        w, b = w * m.unsqueeze(1), b * m
+                    y = F.linear(src, w, b)
             elif op.kind == "add":
                 y = src
                 for t in op.inputs[1:]:
                     y = y + tensors[t]
-            else:
+            elif op.kind == "gap":
                 y = src.flatten(2).mean(dim=2)
+            else:
+                y = shape_op(op, [src] + [tensors[t] for t in op.inputs[1:]])
             y = _activation(op.activation, y)
             if self.precision is not None:
                 y = self.precision.act(op.name, y)
@@ -224,8 +249,13 @@ class MaskedNet(nn.Module):
             v = self.plan.group_of(op.name)
             if v is not None and op.kind in ("conv", "linear") and not op.depthwise:
                 cout = counts[v.variable]
-            elif op.depthwise or op.kind in ("add", "gap"):
+            elif op.depthwise or op.kind in ("add", "gap", "pool", "act"):
                 cout = cin
+            elif op.kind == "flatten":
+                cout = cin * math.prod(op.in_spatial)
+            elif op.kind == "concat":
+                cout = sum(width[t] for t in op.inputs)
+                cin = cout
             else:
                 cout = op.out_channels
             new = replace(op, in_channels=cin, out_channels=cout,

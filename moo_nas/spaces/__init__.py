@@ -24,6 +24,8 @@ def get_space_class(name: str) -> type[SearchSpace]:
     return SPACES.get(name)
 
 
-def make_space(name: str, input_shape: Sequence[int], num_classes: int, **options: Any) -> SearchSpace:
-    """Instantiate the space ``name`` for inputs of ``input_shape`` and ``num_classes`` classes."""
+def make_space(name: str, input_shape: Sequence[int], num_classes: int, /,
+               **options: Any) -> SearchSpace:
+    """Instantiate the space ``name`` for inputs of ``input_shape`` and ``num_classes`` classes
+    (positional, so a space may take an option named ``input_shape``, as ``traced`` does)."""
     return get_space_class(name)(input_shape, num_classes, **options)

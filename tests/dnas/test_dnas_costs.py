@@ -79,9 +79,6 @@ def test_cost_equals_exported_cost_with_deep_heads(name, shape, seed):
             float(fn(space.arch(ex.genotype))), rel=1e-6), cost
 
 
-@pytest.mark.xfail(strict=True, reason="MaskedNet.forward looks channel masks up by the union "
-                   "op name, so a depth head's copy of a width-searched layer ('pw12@2') runs "
-                   "unmasked while export slices it (supernet.py: _owner lacks '@d' names)")
 @pytest.mark.parametrize("name,shape", DEEP_HEADS)
 def test_masked_forward_equals_export_with_deep_heads(name, shape):
     space, net = _random_masks(name, shape, 0)

@@ -1,0 +1,133 @@
+"""Bring-your-own-network commands: ``export-model`` and the ``--seed-model`` arguments.
+
+:func:`add_seed_model_args` adds ``--seed-model`` / ``--input-shape`` to a parser and
+:func:`seed_model_space` turns them into the ``traced`` space and its options (for ``search``).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from ..errors import UserError
+
+SEED_MODEL_HELP = (
+    "search a space derived from your own torch module: path/to/file.py:Name or "
+    "package.module:Name (a class or a factory called with no arguments). IMPORTING IT RUNS "
+    "YOUR CODE - that is the point; nothing else is imported from a path you did not name.")
+
+
+def add_seed_model_args(parser: argparse.ArgumentParser) -> None:
+    """Add ``--seed-model`` and ``--input-shape`` to ``parser``."""
+    parser.add_argument("--seed-model", metavar="FILE.py:NAME", help=SEED_MODEL_HELP)
+    parser.add_argument("--input-shape", metavar="C,H,W",
+                        help="input shape the seed model is written for: C,H,W for images, C,L "
+                             "for time series (must match the task's inputs)")
+
+
+def seed_model_space(args: argparse.Namespace) -> tuple[str | None, dict[str, Any]]:
+    """``("traced", {"seed_model": ..., "input_shape": ...})`` from ``--seed-model`` /
+    ``--input-shape``, or ``(None, {})`` when no seed model is given."""
+    model = getattr(args, "seed_model", None)
+    shape = getattr(args, "input_shape", None)
+    if model is None:
+        if shape is not None:
+            raise UserError("--input-shape describes a --seed-model; give --seed-model too.")
+        return None, {}
+    from ..byo.load import parse_ref, parse_shape
+
+    parse_ref(model)
+    options: dict[str, Any] = {"seed_model": model}
+    if shape is not None:
+        options["input_shape"] = list(parse_shape(shape))
+    return "traced", options
+
+
+def _pick(store: Any, run_id: int, genotype: str, space: Any) -> Any:
+    """The genotype of evaluation ``seq`` of the run, or a genotype given as JSON."""
+    text = genotype.strip()
+    if text.isdigit():
+        for e in store.evaluations(run_id):
+            if e.seq == int(text):
+                return space.make(e.genotype)
+        raise UserError(f"run {run_id} has no evaluation {text}; `moo-nas show STORE --run "
+                        f"{run_id}` lists them in the seq column.")
+    return space.from_json(text)
+
+
+def cmd_export_model(args: argparse.Namespace) -> int:
+    import torch
+
+    from ..byo.export import check_int8, export_float_onnx, plain_module
+    from ..data import load_task
+    from ..formats import get_format
+    from ..spaces import make_space
+    from ..store import Store
+    from ..training import Recipe, train
+
+    if not Path(args.store).exists():
+        raise UserError(f"store {args.store} does not exist.")
+    store = Store(args.store)
+    try:
+        run = store.run(args.run)
+    except KeyError:
+        raise UserError(f"store {args.store} has no run {args.run}; `moo-nas show "
+                        f"{args.store}` lists its runs.") from None
+    conf = run.space
+    if conf.get("table_only"):
+        raise UserError("runs evaluated from a table have no network to export.")
+    task = load_task(run.task["name"], **run.task.get("options", {}))
+    space = make_space(conf["name"], task.input_shape, task.num_classes, **conf.get("options", {}))
+    if "seed_fingerprint" in conf and space.config().get("seed_fingerprint") != conf["seed_fingerprint"]:
+        raise UserError(f"the seed model {conf['options'].get('seed_model')} changed since run "
+                        f"{run.id}; export from the file the run searched.")
+    g = _pick(store, run.id, args.genotype, space)
+    arch = space.arch(g)
+    recipe = Recipe.from_mapping(run.recipe)
+    # the evaluator's training, same seed: same weights as the evaluation (strategies that
+    # warm-start, such as dnas, fine-tuned searched weights instead; those are retrained here)
+    torch.manual_seed(run.seed)
+    module = space.build(g)
+    res = train(module, task, recipe, run.seed)
+    state = module.state_dict()
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    ints = any(get_format(op.weight_format).kind == "int" for op in arch.ops)
+    print(f"genotype {g}; retrained {recipe.epochs} epochs, seed {run.seed}: val accuracy "
+          f"{res.val_accuracy:.4f} (measured, torch, formats emulated)")
+    if ints and not args.float:
+        chk = check_int8(arch, state, out, task.x_train[: args.calibration], task.x_test,
+                         task.y_test)
+        print(f"wrote {out} ({chk.qdq_nodes} Q/DQ nodes); test accuracy: fake-quantised "
+              f"{chk.fake_quant_accuracy:.4f} (torch), ONNX {chk.onnx_accuracy:.4f} "
+              f"(onnxruntime), gap {chk.gap_points:.2f} points on {chk.samples} images")
+    else:
+        export_float_onnx(arch, state, out)
+        print(f"wrote {out} (float32)")
+    if args.plain:
+        plain = plain_module(arch, state)
+        plain.to_folder(args.plain, "ExportedNet")
+        print(f"wrote plain module to {args.plain}/ (module.py + state dict)")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "export-model", help="retrain one point of a run and export it as ONNX (int8 Q/DQ "
+                             "when its formats are integer) and as a plain torch module",
+        description="Pick any evaluation of a run (seq from `moo-nas show STORE --run R`, or a "
+                    "genotype as JSON), retrain it with the run's recipe and seed, and write "
+                    "an ONNX file; integer formats become QuantizeLinear/DequantizeLinear "
+                    "nodes and the onnxruntime accuracy is printed beside the fake-quantised "
+                    "accuracy.")
+    p.add_argument("store", help="SQLite store of the run")
+    p.add_argument("--run", type=int, required=True, help="run id (see `moo-nas show STORE`)")
+    p.add_argument("--genotype", required=True,
+                   help="evaluation seq number of the run, or a genotype as JSON")
+    p.add_argument("--out", required=True, help="ONNX file to write, e.g. model.onnx")
+    p.add_argument("--plain", metavar="DIR", help="also write a plain torch module to DIR")
+    p.add_argument("--float", action="store_true", help="float32 ONNX even for integer formats")
+    p.add_argument("--calibration", type=int, default=512,
+                   help="training inputs used to calibrate activation scales (default 512)")
+    p.set_defaults(func=cmd_export_model)
