@@ -131,10 +131,11 @@ class _Writer:
     the buffer, which the same command recomputes.  No transaction stays open while the
     strategy or the evaluator works, so parallel runs on one store never starve each other."""
 
-    def __init__(self, store: Store, run_id: int, first_event: int, buffered: bool,
-                 max_rows: int = 1000, max_seconds: float = 0.2) -> None:
+    #: a buffered writer writes when it holds this many rows and events, or this many seconds
+    max_rows, max_seconds = 1000, 0.2
+
+    def __init__(self, store: Store, run_id: int, first_event: int, buffered: bool) -> None:
         self.store, self.run_id, self.buffered = store, run_id, buffered
-        self.max_rows, self.max_seconds = max_rows, max_seconds
         self.next_event = first_event
         self._evals: list[Evaluation] = []
         self._events: list[tuple[int, int, Event]] = []
