@@ -25,7 +25,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..arch import ArchSpec, OpSpec, SpecNet, _activation
+from ..arch import ArchSpec, OpSpec, SpecNet, _activation, conv_forward
 from ..formats import get_format
 from ..space import SearchSpace
 from .masks import ChannelMask, DepthGates, KernelMask
@@ -142,8 +142,7 @@ class MaskedNet(nn.Module):
             shape = (-1,) + (1,) * (w.dim() - 1)
             w = w * m.view(shape)
             bias = None if bias is None else bias * m
-        conv = F.conv2d if len(op.kernel) == 2 else F.conv1d
-        y = conv(x, w, bias, layer.stride, layer.padding, 1, layer.groups)
+        y = conv_forward(op, layer, x, w, bias)
         if op.batchnorm:
             bn = self.net.norms[op.name]
             gamma, beta = bn.weight, bn.bias
