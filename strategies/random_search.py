@@ -31,7 +31,7 @@ class RandomSearch(Strategy):
             raise ValueError(f"batch must be at least 1, got {batch!r}")
         self.unique = bool(unique)
         self.max_tries = int(max_tries)
-        self.seen = Seen(self.space, enumerate_up_to=self.ENUMERATE_UP_TO)
+        self._seen = Seen(self.space, enumerate_up_to=self.ENUMERATE_UP_TO)
 
     def batch_size(self) -> int:
         return self._batch
@@ -40,13 +40,13 @@ class RandomSearch(Strategy):
         out = []
         for _ in range(n):
             if self.unique:
-                g = self.seen.sample_unseen(self.rng, tries=self.max_tries)
+                g = self._seen.sample_unseen(self.rng, tries=self.max_tries)
             else:
                 g = self.space.sample(self.rng)
-            self.seen.add(g)
+            self._seen.add(g)
             out.append(g)
         return out
 
     def tell(self, observations: Sequence[Observation]) -> None:
         for o in observations:
-            self.seen.add(o.genotype)
+            self._seen.add(o.genotype)

@@ -63,7 +63,8 @@ def _macs_of_calls(calls, batch):
 
 
 def test_every_builtin_space_has_a_seed_case():
-    assert {name for name, *_ in SEEDS} == set(SPACES)
+    # table spaces (registered when moo_nas.tabular is imported) have no network to count
+    assert {name for name, *_ in SEEDS} == {n for n, c in SPACES.items() if not c.table_only}
 
 
 @pytest.mark.parametrize("name,shape,classes", list(REFERENCE))
