@@ -10,8 +10,9 @@ Operations run in list order on named tensors; ``"input"`` is the network's inpu
 
 Kinds:
 
-``conv``    1-D or 2-D convolution (dimension = ``len(kernel)``), padding ``k // 2``,
-            optional BatchNorm and activation; ``groups == in_channels`` makes it depthwise.
+``conv``    1-D or 2-D convolution (dimension = ``len(kernel)``), 'same' padding (see
+            :func:`conv_padding`), optional BatchNorm and activation; ``groups ==
+            in_channels`` makes it depthwise.
 ``linear``  fully connected layer on a flat tensor, optional activation.
 ``add``     element-wise sum of its inputs (residual join), optional activation.
 ``gap``     global average pooling to a flat tensor.
@@ -49,9 +50,28 @@ from .formats import get_format
 KINDS = ("conv", "linear", "add", "gap", "pool", "act", "flatten", "concat")
 
 
+def conv_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
+    """Zero padding ``(before, after)`` of one dimension of a convolution: TensorFlow 'same'.
+
+    The output length is ``ceil(size / stride)``.  An even kernel is padded exactly as
+    TensorFlow does: total ``max((ceil(size/stride) - 1) * stride + kernel - size, 0)``, the
+    odd one at the end (bottom/right).  An odd kernel is centred: ``kernel // 2`` on both sides
+    (PyTorch's usual padding), which gives the same output length; it differs from TensorFlow
+    only in where TensorFlow puts one padding row at stride 2 on an even input (its sampling
+    grid is shifted by one, shapes and costs are equal).  Centring keeps a kernel's centre tap
+    on the same input sample for every kernel size, so a kernel-masked DNAS computes what the
+    exported smaller kernel computes.
+    """
+    if kernel % 2:
+        return kernel // 2, kernel // 2
+    total = max((-(-size // stride) - 1) * stride + kernel - size, 0)
+    return total // 2, total - total // 2
+
+
 def conv_out(size: int, kernel: int, stride: int) -> int:
-    """Output length of a convolution with padding ``kernel // 2``."""
-    return (size + 2 * (kernel // 2) - kernel) // stride + 1
+    """Output length of a convolution padded by :func:`conv_padding`."""
+    before, after = conv_padding(size, kernel, stride)
+    return (size + before + after - kernel) // stride + 1
 
 
 def window_out(size: int, kernel: int, stride: int, padding: int) -> int:
@@ -91,10 +111,19 @@ class OpSpec:
 
     @property
     def pads(self) -> tuple[int, ...]:
-        """Padding per spatial dimension (``kernel // 2`` unless given)."""
+        """Symmetric padding per spatial dimension of a pooling window (``kernel // 2`` unless
+        given)."""
         if self.padding is not None:
             return tuple(self.padding)
         return tuple(k // 2 for k in self.kernel)
+
+    @property
+    def pad_pairs(self) -> tuple[tuple[int, int], ...]:
+        """``(before, after)`` zero padding per spatial dimension of a convolution: the explicit
+        ``padding`` of a traced network, else :func:`conv_padding` (TensorFlow 'same' sizes)."""
+        if self.padding is not None:
+            return tuple((p, p) for p in self.padding)
+        return tuple(conv_padding(s, k, self.stride) for s, k in zip(self.in_spatial, self.kernel))
 
 
 #: fields added for traced networks, left out of fingerprints while at their defaults so the
@@ -305,6 +334,18 @@ _ACTIVATIONS = {
 NONZERO_AT_ZERO = ("sigmoid", "hardsigmoid")
 
 
+def conv_forward(op: OpSpec, layer: nn.Module, x: torch.Tensor, weight: torch.Tensor,
+                 bias: torch.Tensor | None) -> torch.Tensor:
+    """Convolution ``op`` of ``x`` with ``layer``'s stride and groups and the given weight and
+    bias, padded as :attr:`OpSpec.pad_pairs` says (the layer holds symmetric padding; an
+    asymmetric one is applied with ``F.pad`` first)."""
+    pads = op.pad_pairs
+    if any(b != a for b, a in pads):
+        x = F.pad(x, [p for pair in reversed(pads) for p in pair])
+    conv = F.conv2d if len(op.kernel) == 2 else F.conv1d
+    return conv(x, weight, bias, layer.stride, layer.padding, 1, layer.groups)
+
+
 def _activation(name: str | None, x: torch.Tensor) -> torch.Tensor:
     if name is None:
         return x
@@ -354,9 +395,10 @@ class SpecNet(nn.Module):
             if op.kind == "conv":
                 cin, cout, groups = int(op.in_channels), int(op.out_channels), int(op.groups)
                 conv_cls = {1: nn.Conv1d, 2: nn.Conv2d}[len(op.kernel)]
+                symmetric = all(b == a for b, a in op.pad_pairs)
                 self.layers[op.name] = conv_cls(
                     cin, cout, op.kernel, stride=op.stride,
-                    padding=op.pads, groups=groups,
+                    padding=tuple(b if symmetric else 0 for b, _ in op.pad_pairs), groups=groups,
                     bias=not op.batchnorm,
                 )
                 if op.batchnorm:
@@ -386,12 +428,7 @@ class SpecNet(nn.Module):
             if op.kind == "conv":
                 layer = self.layers[op.name]
                 w = wfmt.quantize(layer.weight, per_channel=True)
-                if len(op.kernel) == 2:
-                    y = F.conv2d(tensors[op.inputs[0]], w, layer.bias, layer.stride,
-                                 layer.padding, 1, layer.groups)
-                else:
-                    y = F.conv1d(tensors[op.inputs[0]], w, layer.bias, layer.stride,
-                                 layer.padding, 1, layer.groups)
+                y = conv_forward(op, layer, tensors[op.inputs[0]], w, layer.bias)
                 if op.batchnorm:
                     y = self.norms[op.name](y)
             elif op.kind == "linear":

@@ -9,6 +9,15 @@ so the seed is the largest genotype and a mask-based DNAS can search the very sa
 The base class gives every space, for free: sampling, an integer-vector encoding (the index of
 each variable's option, for pymoo, DEAP and RL controllers), validation with clear errors, a
 stable hash, mutation and a numeric feature vector for surrogates.
+
+**Canonical genotypes.**  A variable can be *inactive*: it does not change the network given the
+values of the others (the channels of a block that ``depth`` drops).  A space declares this with
+:class:`Condition` records; every inactive variable is then set to its first option.  Every
+genotype a space hands out (:meth:`SearchSpace.make`, ``validate``, ``decode``, ``sample``,
+``mutate``, ``all_genotypes``) is in this canonical form, so genotypes that build the same network
+have one identity (:attr:`Genotype.key`), strategies never propose a network twice under two
+names, and :meth:`SearchSpace.size` counts distinct networks.  :class:`moo_nas.seen.Seen` is
+the one "draw a genotype not proposed yet" helper every strategy uses.
 """
 
 from __future__ import annotations
@@ -96,6 +105,19 @@ class Choice(Variable):
 
 
 @dataclass(frozen=True)
+class Condition:
+    """``variable`` is active only while ``controller`` takes one of the values in ``when``.
+
+    ``controller`` must itself be unconditional.  Example: ``Condition("c3", "depth", (3,))`` -
+    the third block's channels matter only in a three-block network.
+    """
+
+    variable: str
+    controller: str
+    when: tuple[OptionValue, ...]
+
+
+@dataclass(frozen=True)
 class Genotype:
     """An assignment of every variable of one space; immutable and hashable.
 
@@ -157,6 +179,8 @@ class SearchSpace(ABC):
             raise ValueError(f"duplicate variable names in space {self.name}")
         self._by_name = {v.name: v for v in self._vars}
         self._sizes = np.array([len(v) for v in self._vars], dtype=np.int64)
+        self._conds: tuple[Condition, ...] = tuple(self._conditions())
+        self._check_conditions()
 
     # ----------------------------------------------------------------- to implement
     @abstractmethod
@@ -168,6 +192,11 @@ class SearchSpace(ABC):
         """Return the layer-level description of the network a genotype encodes."""
 
     # ----------------------------------------------------------------- optional hooks
+    def _conditions(self) -> Iterable[Condition]:
+        """When variables are inactive (see :class:`Condition`); called once, after
+        :meth:`_variables`.  Default: every variable is always active."""
+        return ()
+
     def seed_genotype(self) -> Genotype:
         """The seed network the space subtracts from: the last (largest) option everywhere."""
         return self.make({v.name: v.options[-1] for v in self._vars})
@@ -189,21 +218,95 @@ class SearchSpace(ABC):
     def variable(self, name: str) -> Variable:
         return self._by_name[name]
 
+    @property
+    def conditions(self) -> tuple[Condition, ...]:
+        return self._conds
+
     def size(self) -> int:
-        """Number of distinct genotypes (not distinct networks: inactive variables count)."""
-        n = 1
-        for v in self._vars:
-            n *= len(v)
-        return n
+        """Number of distinct canonical genotypes (= distinct networks the space describes)."""
+        if not self._conds:
+            return int(np.prod(self._sizes, dtype=object))
+        return sum(int(np.prod([len(r) for r in ranges], dtype=object))
+                   for ranges in self._index_ranges())
 
     def all_genotypes(self) -> list[Genotype]:
-        """Every genotype of the space, in integer-encoding (odometer) order; for small spaces
-        (see :meth:`size`)."""
+        """Every canonical genotype of the space, in integer-encoding (odometer) order; for
+        small spaces (see :meth:`size`)."""
         import itertools
 
         names = [v.name for v in self._vars]
-        return [Genotype(self.name, tuple(zip(names, combo)))
-                for combo in itertools.product(*(v.options for v in self._vars))]
+        if not self._conds:
+            return [Genotype(self.name, tuple(zip(names, combo)))
+                    for combo in itertools.product(*(v.options for v in self._vars))]
+        rows = sorted(idx for ranges in self._index_ranges() for idx in itertools.product(*ranges))
+        return [self._genotype(idx) for idx in rows]
+
+    def _index_ranges(self) -> list[list[range]]:
+        """For each assignment of the controllers, the option indices every variable may take
+        in a canonical genotype (a controller: its one index; inactive: 0 only)."""
+        import itertools
+
+        ctrl = sorted({c.controller for c in self._conds}, key=self._position)
+        out = []
+        for combo in itertools.product(*(range(len(self._by_name[n])) for n in ctrl)):
+            x = np.zeros(len(self._vars), dtype=np.int64)
+            for n, i in zip(ctrl, combo):
+                x[self._position(n)] = i
+            off = self.inactive_mask(x[None, :])[0]
+            ranges = []
+            for j, v in enumerate(self._vars):
+                if v.name in ctrl:
+                    ranges.append(range(int(x[j]), int(x[j]) + 1))
+                else:
+                    ranges.append(range(1) if off[j] else range(len(v)))
+            out.append(ranges)
+        return out
+
+    def _position(self, name: str) -> int:
+        return [v.name for v in self._vars].index(name)
+
+    def _check_conditions(self) -> None:
+        conditioned = {c.variable for c in self._conds}
+        for c in self._conds:
+            for n in (c.variable, c.controller):
+                if n not in self._by_name:
+                    raise ValueError(f"condition {c} of space {self.name} names unknown variable {n!r}")
+            if c.controller in conditioned:
+                raise ValueError(f"condition {c} of space {self.name}: a controller must be unconditional")
+            for value in c.when:
+                self._by_name[c.controller].index(value)
+
+    def inactive_mask(self, X: np.ndarray) -> np.ndarray:
+        """Boolean array shaped like the option-index rows ``X`` (n, d): True where a
+        variable is inactive in that row."""
+        off = np.zeros(X.shape, dtype=bool)
+        for c in self._conds:
+            j, k = self._position(c.variable), self._position(c.controller)
+            allowed = [self._by_name[c.controller].index(w) for w in c.when]
+            off[:, j] |= ~np.isin(X[:, k], allowed)
+        return off
+
+    def canonical_encoding(self, X: np.ndarray) -> np.ndarray:
+        """Option-index rows (one row, shape (d,), or (n, d)) with every inactive entry set
+        to 0: the encoding of the canonical genotype.  Returns a new integer array."""
+        X = np.array(X, dtype=np.int64)
+        if not self._conds:
+            return X
+        rows = X.reshape(-1, len(self._vars))
+        rows[self.inactive_mask(rows)] = 0
+        return rows.reshape(X.shape)
+
+    def inactive(self, genotype: Genotype) -> frozenset[str]:
+        """Names of the variables that do not affect ``genotype``'s network."""
+        if not self._conds:
+            return frozenset()
+        off = self.inactive_mask(self.encode(genotype)[None, :])[0]
+        return frozenset(v.name for v, o in zip(self._vars, off) if o)
+
+    def canonical(self, genotype: Genotype) -> Genotype:
+        """The canonical form of a genotype of this space (inactive variables at their first
+        option); validates it like :meth:`validate`."""
+        return self.validate(genotype)
 
     def make(self, values: Mapping[str, OptionValue]) -> Genotype:
         """Validate a mapping of every variable to one of its options and build a genotype."""
@@ -216,17 +319,17 @@ class SearchSpace(ABC):
         missing = [n for n in self._by_name if n not in values]
         if missing:
             raise UserError(f"genotype for space {self.name!r} lacks variables {missing}.")
-        items = []
+        idx = []
         for v in self._vars:
             value = values[v.name]
             if isinstance(value, float) and value.is_integer() and isinstance(v, IntRange):
                 value = int(value)
-            v.index(value)
-            items.append((v.name, value))
-        return Genotype(self.name, tuple(items))
+            idx.append(v.index(value))
+        return self._from_indices(idx)
 
     def validate(self, genotype: Genotype) -> Genotype:
-        """Check a genotype belongs to this space; returns it or raises :class:`UserError`."""
+        """Check a genotype belongs to this space; returns its canonical form or raises
+        :class:`UserError`."""
         if genotype.space != self.name:
             raise UserError(
                 f"genotype belongs to space {genotype.space!r}, not {self.name!r}; "
@@ -270,17 +373,19 @@ class SearchSpace(ABC):
         return self._from_indices([int(i) for i in np.rint(x).astype(np.int64)])
 
     def _from_indices(self, idx: Sequence[int]) -> Genotype:
-        """Genotype from option indices (checked against each variable's range)."""
-        items = []
+        """Canonical genotype from option indices (checked against each variable's range)."""
         for v, i in zip(self._vars, idx):
-            options = v.options
-            if not 0 <= i < len(options):
+            if not 0 <= i < len(v):
                 raise UserError(
                     f"index {int(i)} is out of range for variable {v.name!r} "
-                    f"(0..{len(options) - 1})."
+                    f"(0..{len(v) - 1})."
                 )
-            items.append((v.name, options[i]))
-        return Genotype(self.name, tuple(items))
+        if self._conds:
+            idx = self.canonical_encoding(np.asarray(idx)).tolist()
+        return self._genotype(idx)
+
+    def _genotype(self, idx: Sequence[int]) -> Genotype:
+        return Genotype(self.name, tuple((v.name, v.options[int(i)]) for v, i in zip(self._vars, idx)))
 
     def sample(self, rng: np.random.Generator) -> Genotype:
         """Uniformly random genotype."""
@@ -290,15 +395,18 @@ class SearchSpace(ABC):
     def mutate(
         self, genotype: Genotype, rng: np.random.Generator, rate: float | None = None
     ) -> Genotype:
-        """Change each variable with probability ``rate`` (default 1/n), at least one.
+        """Change each active variable with probability ``rate`` (default 1/n, n active
+        variables), at least one; the result is canonical.
 
         A changed variable moves to a neighbouring option with probability 1/2 (a small step
-        in ordered options), otherwise to a uniformly random other option.
+        in ordered options), otherwise to a uniformly random other option.  Inactive variables
+        are never drawn, so every mutation changes the network.
         """
         x = self.encode(genotype)
-        n = len(self._vars)
+        off = self.inactive(genotype)
+        n = len(self._vars) - len(off)
         rate = 1.0 / n if rate is None else rate
-        mutable = [i for i, v in enumerate(self._vars) if len(v) > 1]
+        mutable = [i for i, v in enumerate(self._vars) if len(v) > 1 and v.name not in off]
         if not mutable:
             return genotype
         flip = [i for i in mutable if rng.random() < rate]
@@ -331,3 +439,4 @@ class SearchSpace(ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(input_shape={self.input_shape}, classes={self.num_classes})"
+

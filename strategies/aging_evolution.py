@@ -26,6 +26,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from moo_nas.errors import UserError
+from moo_nas.seen import Seen
 from moo_nas.space import Genotype
 
 from moo_nas.strategy import Observation, Problem, Strategy
@@ -57,7 +58,7 @@ class AgingEvolution(Strategy):
         self.mutation_rate = mutation_rate
         self.population: deque[Observation] = deque()
         self.norm = Normaliser(problem)
-        self.proposed: set[str] = set()
+        self.proposed = Seen(self.space)
         self.n_proposed = 0
         self.n_duplicates = 0
 
@@ -109,13 +110,9 @@ class AgingEvolution(Strategy):
         return members[best].genotype
 
     def _unseen(self, make: Callable[[], Genotype]) -> Genotype:
-        g = make()
-        for _ in range(_TRIES):
-            if g.key not in self.proposed:
-                break
-            self.n_duplicates += 1
-            g = make()
-        self.proposed.add(g.key)
+        g, redraws = self.proposed.first_unseen(make(), lambda _: make(), _TRIES)
+        self.n_duplicates += redraws
+        self.proposed.add(g)
         return g
 
     def stats(self) -> dict[str, float]:

@@ -5,16 +5,23 @@ option index per variable, ``0..upper_bounds()``).  Variation uses DEAP's operat
 encoding: uniform crossover (``tools.cxUniform``) with probability ``crossover``, then
 uniform integer mutation (``tools.mutUniformInt`` between 0 and each variable's upper bound)
 with per-variable probability ``1/n`` by default.  A child equal to one already proposed is
-varied again (up to 20 times), then mutated with the space's neighbour-aware mutation.
+varied again (up to 20 times), then mutated with the space's neighbour-aware mutation
+(:meth:`moo_nas.seen.Seen.first_unseen`; children are canonical genotypes, so two encodings of
+one network count as one).
 
-Environmental selection is feasibility-first: when more than ``population`` members of
-parents + offspring are feasible, DEAP's ``selSPEA2`` (strength Pareto archive truncation)
-or ``selNSGA3`` (non-dominated sorting + niching on ``uniform_reference_points``) picks among
-the feasible ones; otherwise all feasible members survive and the rest of the places go to
-the infeasible ones with the smallest normalised constraint violation (failed evaluations
-last).  Objectives are min-max normalised over the pool before DEAP sees them, so SPEA2's
-density estimate does not depend on units.  Mating: binary tournaments (feasible beats
-infeasible, smaller violation, then Pareto dominance, else a coin flip).
+Environmental selection runs DEAP's ``selSPEA2`` (strength Pareto archive truncation) or
+``selNSGA3`` (non-dominated sorting + niching on ``uniform_reference_points``) on the whole
+pool of parents + offspring from the first generation on, so each strategy acts as itself even
+before anything is feasible.  Constraints enter through a penalised fitness: objectives are
+min-max normalised over the pool's evaluated members to ``z`` in [0, 1] (SPEA2's density
+estimate then does not depend on units); a feasible member's fitness is ``z``; an infeasible
+one's is ``1.5 + (z + v / v_max) / 2`` in every entry (``v``: its normalised constraint
+violation, ``v_max`` the pool's largest), so every feasible member dominates every infeasible
+one, while among infeasible members objectives and violation trade off and the two selections
+still differ (a pure violation order would make them pick the same survivors); failed
+evaluations get 3, worse than all of these.  Without constraints this is plain normalised
+selection.  Mating: binary tournaments (feasible beats infeasible,
+smaller violation, then Pareto dominance, else a coin flip).
 
 DEAP draws from the global ``random`` and ``numpy.random`` generators; every DEAP call runs
 with both re-seeded from the strategy's own generator and restored afterwards, so proposals
@@ -33,6 +40,7 @@ import numpy as np
 from deap import base, tools
 
 from moo_nas.errors import UserError
+from moo_nas.seen import Seen
 from moo_nas.space import Genotype
 
 from moo_nas.strategy import Observation, Problem, Strategy
@@ -84,12 +92,13 @@ class _DeapMOEA(Strategy):
         self.parents: list[Observation] = []
         self.offspring: list[Observation] = []
         self.queue: list[Genotype] = []
-        self.proposed: set[str] = set()
+        self.proposed = Seen(self.space)
         self.n_proposed = 0
         self.generations = 0
 
     # ------------------------------------------------------------------ to implement
-    def select_feasible(self, inds: list[_Individual], k: int) -> list[_Individual]:
+    def select(self, inds: list[_Individual], k: int) -> list[_Individual]:
+        """DEAP's environmental selection of ``k`` of ``inds`` (minimisation fitness)."""
         raise NotImplementedError
 
     # ------------------------------------------------------------------ ask / tell
@@ -100,12 +109,12 @@ class _DeapMOEA(Strategy):
         out = []
         for _ in range(n):
             if not self.parents:
-                g = self._unseen_random()
+                g = self.proposed.sample_unseen(self.rng, _TRIES)
             else:
                 if not self.queue:
                     self.queue = self._vary()
                 g = self.queue.pop(0)
-            self.proposed.add(g.key)
+            self.proposed.add(g)
             self.n_proposed += 1
             out.append(g)
         return out
@@ -120,12 +129,26 @@ class _DeapMOEA(Strategy):
             self.generations += 1
 
     # ------------------------------------------------------------------ selection
+    def fitness(self, members: Sequence[Observation]) -> np.ndarray:
+        """Penalised minimisation fitness of each member (see the module docstring)."""
+        viol = np.array([total_violation(self.problem, m) for m in members])
+        done = np.isfinite(viol)
+        out = np.zeros((len(members), self.problem.n_obj))
+        if done.any():
+            f = np.array([m.f for m, d in zip(members, done) if d], dtype=float)
+            lo, hi = f.min(axis=0), f.max(axis=0)
+            z = (f - lo) / np.where(hi > lo, hi - lo, 1.0)
+            v = viol[done]
+            bad = v > 0
+            if bad.any():
+                z[bad] = 1.5 + (z[bad] + (v[bad] / v[bad].max())[:, None]) / 2
+            out[done] = z
+        out[~done] = 3.0
+        return out
+
     def _individuals(self, members: Sequence[Observation]) -> list[_Individual]:
-        f = np.array([m.f for m in members], dtype=float)
-        lo, hi = f.min(axis=0), f.max(axis=0)
-        z = (f - lo) / np.where(hi > lo, hi - lo, 1.0)
         inds = []
-        for m, row in zip(members, z):
+        for m, row in zip(members, self.fitness(members)):
             ind = _Individual(int(i) for i in self.space.encode(m.genotype))
             ind.fitness = self.fitness_cls(tuple(float(v) for v in row))
             ind.obs = m
@@ -133,15 +156,12 @@ class _DeapMOEA(Strategy):
         return inds
 
     def environmental_selection(self, pool: Sequence[Observation]) -> list[Observation]:
-        """Feasibility-first survival of ``population`` members of ``pool``."""
-        viol = [total_violation(self.problem, m) for m in pool]
-        feasible = [m for m, v in zip(pool, viol) if v == 0]
-        if len(feasible) > self.mu:
-            with seeded_globals(int(self.rng.integers(2**31))):
-                chosen = self.select_feasible(self._individuals(feasible), self.mu)
-            return [ind.obs for ind in chosen]
-        rest = sorted((v, i) for i, v in enumerate(viol) if v > 0)
-        return feasible + [pool[i] for _, i in rest[: self.mu - len(feasible)]]
+        """``population`` survivors of ``pool`` by :meth:`select` on the penalised fitness."""
+        if len(pool) <= self.mu:
+            return list(pool)
+        with seeded_globals(int(self.rng.integers(2**31))):
+            chosen = self.select(self._individuals(pool), self.mu)
+        return [ind.obs for ind in chosen]
 
     def _better(self, a: Observation, b: Observation) -> bool | None:
         va, vb = total_violation(self.problem, a), total_violation(self.problem, b)
@@ -179,7 +199,7 @@ class _DeapMOEA(Strategy):
                     tools.mutUniformInt(c1, 0, self.upper, self.mutation_rate)
                     tools.mutUniformInt(c2, 0, self.upper, self.mutation_rate)
                 pair = [self.space.decode(np.array(c)) for c in (c1, c2)]
-                if any(g.key not in self.proposed for g in pair):
+                if any(g not in self.proposed for g in pair):
                     break
             for g in pair:
                 if len(children) < self.lam:
@@ -187,20 +207,9 @@ class _DeapMOEA(Strategy):
         return children
 
     def _fresh(self, g: Genotype) -> Genotype:
-        taken = self.proposed | {c.key for c in self.queue}
-        for _ in range(_TRIES):
-            if g.key not in taken:
-                break
-            g = self.space.mutate(g, self.rng)
-        self.proposed.add(g.key)
-        return g
-
-    def _unseen_random(self) -> Genotype:
-        g = self.space.sample(self.rng)
-        for _ in range(_TRIES):
-            if g.key not in self.proposed:
-                break
-            g = self.space.sample(self.rng)
+        g, _ = self.proposed.first_unseen(g, lambda h: self.space.mutate(h, self.rng), _TRIES,
+                                          also={c.key for c in self.queue})
+        self.proposed.add(g)
         return g
 
     def stats(self) -> dict[str, float]:
@@ -211,9 +220,9 @@ class SPEA2(_DeapMOEA):
     """SPEA2 environmental selection (DEAP ``selSPEA2``)."""
 
     name = "spea2"
-    description = "SPEA2 (DEAP selSPEA2), integer crossover/mutation, feasibility-first"
+    description = "SPEA2 (DEAP selSPEA2), integer crossover/mutation, constraint-domination fitness"
 
-    def select_feasible(self, inds: list[_Individual], k: int) -> list[_Individual]:
+    def select(self, inds: list[_Individual], k: int) -> list[_Individual]:
         return tools.selSPEA2(inds, k)
 
 
@@ -225,7 +234,7 @@ class NSGA3(_DeapMOEA):
     """
 
     name = "nsga3"
-    description = "NSGA-III (DEAP selNSGA3, uniform reference points), feasibility-first"
+    description = "NSGA-III (DEAP selNSGA3, uniform reference points), constraint-domination fitness"
 
     def __init__(self, problem: Problem, seed: int = 0, *, population: int = 40,
                  offspring: int | None = None, crossover: float = 0.9,
@@ -241,5 +250,5 @@ class NSGA3(_DeapMOEA):
             raise UserError(f"nsga3 option divisions must be a positive integer, got {divisions!r}.")
         self.ref_points = tools.uniform_reference_points(m, divisions)
 
-    def select_feasible(self, inds: list[_Individual], k: int) -> list[_Individual]:
+    def select(self, inds: list[_Individual], k: int) -> list[_Individual]:
         return tools.selNSGA3(inds, k, self.ref_points)

@@ -40,6 +40,7 @@ from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
 from threadpoolctl import threadpool_limits
 
 from moo_nas.errors import UserError
+from moo_nas.seen import Seen
 from moo_nas.space import Genotype
 
 from moo_nas.strategy import Observation, Problem, Strategy
@@ -79,6 +80,7 @@ class ParEGO(Strategy):
         self.norm = Normaliser(problem)
         self.history: list[Observation] = []
         self.proposed: set[tuple[int, ...]] = set()
+        self.seen = Seen(self.space)
         self.n_proposed = 0
         self.fits = 0
 
@@ -130,11 +132,8 @@ class ParEGO(Strategy):
         return gp
 
     def _random(self) -> Genotype:
-        g = self.space.sample(self.rng)
-        for _ in range(20):
-            if tuple(self.space.encode(g)) not in self.proposed:
-                break
-            g = self.space.sample(self.rng)
+        g = self.seen.sample_unseen(self.rng, 20)
+        self.seen.add(g)
         self.proposed.add(tuple(int(i) for i in self.space.encode(g)))
         return g
 
@@ -167,7 +166,7 @@ class ParEGO(Strategy):
         if len(seeds) and self.local:
             parts.append(self._mutants(seeds, self.local))
         rows, seen = [], set(self.proposed)
-        for r in np.concatenate(parts):
+        for r in self.space.canonical_encoding(np.concatenate(parts)):
             t = tuple(int(i) for i in r)
             if t not in seen:
                 seen.add(t)
@@ -229,6 +228,7 @@ class ParEGO(Strategy):
             taken[best] = True
             self.proposed.add(tuple(int(i) for i in pool[best]))
             out.append(self.space.decode(pool[best]))
+            self.seen.add(out[-1])
         return out
 
     def stats(self) -> dict[str, float]:

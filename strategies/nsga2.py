@@ -1,9 +1,12 @@
 """``nsga2``: pymoo's NSGA-II through its ask-and-tell interface on the integer encoding.
 
 Variables are option indices (``space.encode``); offspring come from SBX crossover and
-polynomial mutation with rounding repair (pymoo's recipe for integer variables).  Bounded
-objectives become pymoo inequality constraints ``G <= 0``.  Offspring that duplicate the
-population, each other, or *any genotype evaluated before in the run* are eliminated.
+polynomial mutation with rounding repair (pymoo's recipe for integer variables); every
+vector is then made canonical (inactive variables at index 0, see
+:meth:`moo_nas.space.SearchSpace.canonical_encoding`), so duplicate elimination compares
+networks, not encodings.  Bounded objectives become pymoo inequality constraints ``G <= 0``.
+Offspring that duplicate the population, each other, or *any genotype evaluated before in the
+run* are eliminated.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from pymoo.core.duplicate import DefaultDuplicateElimination
 from pymoo.core.evaluator import Evaluator as PymooEvaluator
 from pymoo.core.population import Population
 from pymoo.core.problem import Problem as PymooProblem
+from pymoo.core.repair import Repair
 from pymoo.core.termination import NoTermination
 from pymoo.operators.crossover.sbx import SBX
 from pymoo.operators.mutation.pm import PM
@@ -23,7 +27,8 @@ from pymoo.operators.repair.rounding import RoundingRepair
 from pymoo.operators.sampling.rnd import IntegerRandomSampling
 from pymoo.problems.static import StaticProblem
 
-from moo_nas.space import Genotype
+from moo_nas.seen import Seen
+from moo_nas.space import Genotype, SearchSpace
 
 from moo_nas.strategy import Observation, Problem, Strategy, worst_fill
 
@@ -45,6 +50,17 @@ class _HistoryDuplicates(DefaultDuplicateElimination):
         return is_duplicate
 
 
+class _Canonical(Repair):
+    """pymoo repair: option-index vectors made canonical (used for spaces with conditions)."""
+
+    def __init__(self, space: SearchSpace):
+        super().__init__()
+        self.space = space
+
+    def _do(self, problem, X, **kwargs):
+        return self.space.canonical_encoding(np.rint(X).astype(np.int64)).astype(X.dtype)
+
+
 class NSGA2(Strategy):
     """NSGA-II (Deb et al. 2002) via pymoo; ``pop_size`` individuals, as many offspring."""
 
@@ -60,6 +76,7 @@ class NSGA2(Strategy):
             raise ValueError(f"pop_size must be at least 1, got {pop_size!r}")
         space = problem.space
         self._history: set[tuple[int, ...]] = set()
+        self._seen = Seen(space)
         self._pproblem = PymooProblem(
             n_var=len(space.variables), n_obj=problem.n_obj,
             n_ieq_constr=len(problem.constrained), xl=np.zeros(len(space.variables)),
@@ -70,6 +87,7 @@ class NSGA2(Strategy):
             crossover=SBX(prob=crossover_prob, eta=crossover_eta, vtype=float, repair=RoundingRepair()),
             mutation=PM(eta=mutation_eta, vtype=float, repair=RoundingRepair()),
             eliminate_duplicates=_HistoryDuplicates(self._history),
+            repair=_Canonical(space) if space.conditions else None,
         )
         self._algo.setup(self._pproblem, termination=NoTermination(), seed=self.seed, verbose=False)
         self._pop: Population | None = None
@@ -82,8 +100,8 @@ class NSGA2(Strategy):
     def _new_generation(self) -> None:
         pop = self._algo.ask()
         X = np.rint(pop.get("X")).astype(int)
-        if len(X) == 0:  # space exhausted: fall back to random unseen samples
-            X = np.array([self.space.encode(self.space.sample(self.rng))])
+        if len(X) == 0:  # pymoo found no new offspring: fall back to a random unseen sample
+            X = np.array([self.space.encode(self._seen.sample_unseen(self.rng))])
             pop = Population.new("X", X)
         pop.set("X", X)
         self._pop = pop
@@ -111,6 +129,7 @@ class NSGA2(Strategy):
         for o in observations:
             x = tuple(int(v) for v in self.space.encode(o.genotype))
             self._history.add(x)
+            self._seen.add(o.genotype)
             if x in index:
                 self._results[index[x]] = o
         if len(self._results) < len(self._pop):

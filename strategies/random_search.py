@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
+from moo_nas.seen import Seen
 from moo_nas.space import Genotype
 
 from moo_nas.strategy import Observation, Problem, Strategy
@@ -12,9 +13,10 @@ from moo_nas.strategy import Observation, Problem, Strategy
 class RandomSearch(Strategy):
     """Samples genotypes uniformly; with ``unique=True`` (default) never repeats one.
 
-    Once half of a small space (up to ``ENUMERATE_UP_TO`` genotypes) has been proposed, the rest
-    is drawn from an explicit list; once every genotype has been proposed, repeats are allowed
-    (uniformly): retrying would only spin.
+    Draws go through :meth:`moo_nas.seen.Seen.sample_unseen`: once half of a small space (up to
+    ``ENUMERATE_UP_TO`` genotypes) has been proposed, the rest is drawn from an explicit list;
+    once every genotype has been proposed, repeats are allowed (uniformly): retrying would
+    only spin.
     """
 
     name = "random"
@@ -29,10 +31,7 @@ class RandomSearch(Strategy):
             raise ValueError(f"batch must be at least 1, got {batch!r}")
         self.unique = bool(unique)
         self.max_tries = int(max_tries)
-        self._seen: set[tuple] = set()
-        self._size = self.space.size()
-        self._unseen: list[Genotype] | None = None
-        self._unseen_pos: dict[tuple, int] = {}
+        self._seen = Seen(self.space, enumerate_up_to=self.ENUMERATE_UP_TO)
 
     def batch_size(self) -> int:
         return self._batch
@@ -40,40 +39,14 @@ class RandomSearch(Strategy):
     def ask(self, n: int) -> list[Genotype]:
         out = []
         for _ in range(n):
-            if self.unique and self._unseen is None and self._size <= self.ENUMERATE_UP_TO \
-                    and 2 * len(self._seen) >= self._size:
-                self._enumerate_unseen()
-            if self.unique and self._unseen:
-                g = self._unseen[int(self.rng.integers(len(self._unseen)))]
+            if self.unique:
+                g = self._seen.sample_unseen(self.rng, tries=self.max_tries)
             else:
                 g = self.space.sample(self.rng)
-                tries = 0
-                exhausted = len(self._seen) >= self._size
-                while self.unique and not exhausted and g.values in self._seen and tries < self.max_tries:
-                    g = self.space.sample(self.rng)
-                    tries += 1
-            self._mark(g)
+            self._seen.add(g)
             out.append(g)
         return out
 
     def tell(self, observations: Sequence[Observation]) -> None:
         for o in observations:
-            self._mark(o.genotype)
-
-    def _mark(self, g: Genotype) -> None:
-        if g.values in self._seen:
-            return
-        self._seen.add(g.values)
-        i = self._unseen_pos.pop(g.values, None)
-        if i is not None:  # swap-remove from the list of unproposed genotypes
-            last = self._unseen.pop()
-            if i < len(self._unseen):
-                self._unseen[i] = last
-                self._unseen_pos[last.values] = i
-
-    def _enumerate_unseen(self) -> None:
-        """Past half of a small space, draw from the list of the genotypes not yet proposed
-        (in the space's enumeration order) instead of rejection sampling, whose retries grow
-        without bound as the space runs out."""
-        self._unseen = [g for g in self.space.all_genotypes() if g.values not in self._seen]
-        self._unseen_pos = {g.values: i for i, g in enumerate(self._unseen)}
+            self._seen.add(o.genotype)

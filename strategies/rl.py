@@ -41,6 +41,7 @@ import torch
 import torch.nn as nn
 
 from moo_nas.errors import UserError
+from moo_nas.seen import Seen
 from moo_nas.space import Genotype
 
 from moo_nas.strategy import Observation, Problem, Strategy
@@ -65,12 +66,16 @@ class IndependentPolicy(nn.Module):
                                   generator=gen)[:, 0] for lg in self.logits]
         return torch.stack(cols, dim=1)
 
-    def log_prob_entropy(self, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def log_prob_entropy(self, actions: torch.Tensor, active: torch.Tensor | None = None
+                         ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Log-probability of each action row (summed over the ``active`` variables, all by
+        default) and the policy's entropy."""
         logp = torch.zeros(actions.shape[0])
         ent = torch.zeros(())
         for i, lg in enumerate(self.logits):
             lsm = torch.log_softmax(lg, -1)
-            logp = logp + lsm[actions[:, i]]
+            term = lsm[actions[:, i]]
+            logp = logp + (term if active is None else term * active[:, i])
             ent = ent - (lsm.exp() * lsm).sum()
         return logp, ent.expand(actions.shape[0])
 
@@ -92,7 +97,8 @@ class LSTMPolicy(nn.Module):
                 d.weight.mul_(0.1)
                 d.bias.zero_()
 
-    def _run(self, n: int, actions: torch.Tensor | None, gen: torch.Generator | None):
+    def _run(self, n: int, actions: torch.Tensor | None, gen: torch.Generator | None,
+             active: torch.Tensor | None = None):
         h = torch.zeros(n, self.hidden)
         c = torch.zeros(n, self.hidden)
         x = self.start.expand(n, -1)
@@ -105,7 +111,8 @@ class LSTMPolicy(nn.Module):
             else:
                 a = actions[:, i]
             taken.append(a)
-            logp = logp + lsm.gather(1, a[:, None])[:, 0]
+            term = lsm.gather(1, a[:, None])[:, 0]
+            logp = logp + (term if active is None else term * active[:, i])
             ent = ent - (lsm.exp() * lsm).sum(-1)
             x = self.embed[i](a)
         return torch.stack(taken, 1), logp, ent
@@ -114,8 +121,10 @@ class LSTMPolicy(nn.Module):
         with torch.no_grad():
             return self._run(n, None, gen)[0]
 
-    def log_prob_entropy(self, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        _, logp, ent = self._run(actions.shape[0], actions, None)
+    def log_prob_entropy(self, actions: torch.Tensor, active: torch.Tensor | None = None
+                         ) -> tuple[torch.Tensor, torch.Tensor]:
+        """As :meth:`IndependentPolicy.log_prob_entropy`."""
+        _, logp, ent = self._run(actions.shape[0], actions, None, active)
         return logp, ent
 
 
@@ -152,7 +161,7 @@ class REINFORCE(Strategy):
         self.norm = Normaliser(problem)
         self.baseline: float | None = None
         self.worst = -2.0 * CLIP
-        self.proposed: set[str] = set()
+        self.proposed = Seen(self.space)
         self.updates = 0
         unbounded = [i for i, o in enumerate(problem.objectives) if o.bound is None]
         self.primary = unbounded[0] if unbounded else 0
@@ -164,14 +173,14 @@ class REINFORCE(Strategy):
     def ask(self, n: int) -> list[Genotype]:
         out = []
         for _ in range(n):  # one at a time: ask(k) is a prefix of ask(n), as resume needs
-            g = self.space.decode(self.policy.sample(1, self.gen).numpy()[0])
-            for _ in range(_TRIES):
-                if g.key not in self.proposed:
-                    break
-                g = self.space.decode(self.policy.sample(1, self.gen).numpy()[0])
-            self.proposed.add(g.key)
+            g, _ = self.proposed.first_unseen(self._draw(), lambda _: self._draw(), _TRIES)
+            self.proposed.add(g)
             out.append(g)
         return out
+
+    def _draw(self) -> Genotype:
+        """One genotype from the controller's current policy."""
+        return self.space.decode(self.policy.sample(1, self.gen).numpy()[0])
 
     def tell(self, observations: Sequence[Observation]) -> None:
         if not observations:
@@ -185,7 +194,10 @@ class REINFORCE(Strategy):
         if self.baseline is None:
             self.baseline = float(r.mean())
         adv = r - self.baseline
-        logp, ent = self.policy.log_prob_entropy(actions)
+        # an inactive variable did not shape the network: its choice earns no credit
+        active = (torch.as_tensor(~self.space.inactive_mask(actions.numpy()), dtype=torch.float32)
+                  if self.space.conditions else None)
+        logp, ent = self.policy.log_prob_entropy(actions, active)
         loss = -(adv * logp).mean() - self.entropy_coef * ent.mean()
         self.opt.zero_grad()
         loss.backward()

@@ -35,6 +35,7 @@ import numpy as np
 
 from moo_nas.errors import UserError
 from moo_nas.objectives import Candidate, make_provider, metric, provider_for
+from moo_nas.seen import Seen
 from moo_nas.space import Genotype
 
 from moo_nas.strategy import Observation, Problem, Strategy, worst_fill
@@ -85,7 +86,7 @@ class SurrogateNSGA2(Strategy):
         self.encoder = make_encoder(self.space)
         self._exact_idx, self._providers = self._exact_objectives()
         self._archive: list[Observation] = []
-        self._seen: set[str] = set()
+        self._seen = Seen(self.space)
         self._exact_cache: dict[str, dict[str, float]] = {}
         self._counters = {"generations": 0, "candidates_screened": 0, "rejected_by_bounds": 0,
                           "surrogate_seconds": 0.0}
@@ -153,7 +154,7 @@ class SurrogateNSGA2(Strategy):
 
     def tell(self, observations: Sequence[Observation]) -> None:
         for o in observations:
-            self._seen.add(o.genotype.key)
+            self._seen.add(o.genotype)
             self._archive.append(o)
 
     def stats(self) -> dict[str, float]:
@@ -162,13 +163,9 @@ class SurrogateNSGA2(Strategy):
     # ------------------------------------------------------------------ pieces
     def _random(self, n: int, exclude: set[str] | None = None) -> list[Genotype]:
         out: list[Genotype] = []
-        taken = set(self._seen) | set(exclude or ())
+        taken = set(exclude or ())
         for _ in range(n):
-            g = self.space.sample(self.rng)
-            tries = 0
-            while g.key in taken and tries < 1000:
-                g = self.space.sample(self.rng)
-                tries += 1
+            g = self._seen.sample_unseen(self.rng, tries=1000, also=taken)
             taken.add(g.key)
             out.append(g)
         return out
@@ -231,7 +228,7 @@ class SurrogateNSGA2(Strategy):
             obs = []
             for g, f, gv in zip(batch, mean, G):
                 obs.append(Observation(g, f, gv, "ok"))
-                if g.key not in self._seen:
+                if g not in self._seen:
                     pool.setdefault(g.key, g)
             inner.tell(obs)
         F = np.array([worst_fill(self.problem, o.f) for o in ok])
@@ -241,7 +238,7 @@ class SurrogateNSGA2(Strategy):
                 extra = self._neighbours(o.genotype) if self.neighbours else []
                 extra += [self.space.mutate(o.genotype, self.rng) for _ in range(self.mutants)]
                 for g in extra:
-                    if g.key not in self._seen:
+                    if g not in self._seen:
                         pool.setdefault(g.key, g)
         return list(pool.values())
 

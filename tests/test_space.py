@@ -75,3 +75,46 @@ def test_variables():
         IntRange("c", 4, 15, 4)
     assert Choice("k", (1, 3)).feature(3) == 3.0
     assert Choice("f", ("a", "b")).feature("b") == 1.0
+
+
+@pytest.mark.parametrize("name,options", [("digits-cnn", {}), ("digits-cnn", {"formats": ["int8", "fp32"]}),
+                                          ("resnet8", {}), ("dscnn", {"formats": ["int8", "fp32"]})])
+def test_canonical_genotypes_are_one_per_network(name, options):
+    space = make_space(name, SHAPES[name], 10, **options)
+    rng = np.random.default_rng(0)
+    by_arch = {}
+    for _ in range(400):
+        g = space.sample(rng)
+        assert space.canonical(g) == g
+        for v in space.inactive(g):
+            assert g[v] == space.variable(v).options[0]
+        # changing an inactive variable changes neither the genotype nor the network
+        for v in space.inactive(g):
+            other = space.make({**g.to_dict(), v: space.variable(v).options[-1]})
+            assert other == g and other.key == g.key
+        m = space.mutate(g, rng)
+        assert space.arch(m).fingerprint() != space.arch(g).fingerprint()
+        by_arch.setdefault(space.arch(g).fingerprint(), set()).add(g.key)
+    assert all(len(keys) == 1 for keys in by_arch.values())
+
+
+def test_size_counts_distinct_networks():
+    space = make_space("digits-cnn", (1, 8, 8), 10)
+    # depth 1: 6 x 3, depth 2: (6 x 3) x (6 x 3), depth 3: ... x (8 x 3)
+    assert space.size() == 18 + 18 * 18 + 18 * 18 * 24
+    every = space.all_genotypes()
+    assert len(every) == space.size()
+    assert len({space.arch(g).fingerprint() for g in every}) == space.size()
+    codes = [tuple(space.encode(g)) for g in every]
+    assert codes == sorted(codes)
+
+
+def test_seen_draws_every_canonical_genotype_once():
+    from moo_nas.seen import Seen
+
+    space = make_space("digits-cnn", (1, 8, 8), 10)
+    seen = Seen(space)
+    rng = np.random.default_rng(0)
+    for _ in range(space.size()):
+        assert seen.add(seen.sample_unseen(rng))
+    assert seen.exhausted and len(seen) == space.size()

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 
 import math
 
-from ..arch import ArchSpec, OpSpec, SpecNet, _activation, shape_op
+from ..arch import ArchSpec, OpSpec, SpecNet, _activation, conv_forward, shape_op
 from ..formats import get_format
 from ..space import SearchSpace
 from .masks import ChannelMask, DepthGates, KernelMask
@@ -150,8 +150,7 @@ class MaskedNet(nn.Module):
             shape = (-1,) + (1,) * (w.dim() - 1)
             w = w * m.view(shape)
             bias = None if bias is None else bias * m
-        conv = F.conv2d if len(op.kernel) == 2 else F.conv1d
-        y = conv(x, w, bias, layer.stride, layer.padding, 1, layer.groups)
+        y = conv_forward(op, layer, x, w, bias)
         if op.batchnorm:
             y = self._norm(op, y, m)
         return y

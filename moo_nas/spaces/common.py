@@ -6,7 +6,7 @@ from typing import Any, Sequence
 
 from ..errors import UserError
 from ..formats import get_format
-from ..space import Choice, Genotype, Variable
+from ..space import Choice, Condition, Genotype, Variable
 
 
 class FormatOptions:
@@ -35,6 +35,12 @@ class FormatOptions:
             return [Choice(f"fmt_{layer}", self.formats) for layer in self.layers]
         return [Choice("fmt", self.formats)]
 
+    def variable(self, layer: str) -> str | None:
+        """Name of the variable holding ``layer``'s format, or None when it has its own none."""
+        if len(self.formats) == 1 or not self.per_layer:
+            return None
+        return f"fmt_{layer}"
+
     def of(self, genotype: Genotype, layer: str) -> str:
         if len(self.formats) == 1:
             return self.formats[0]
@@ -53,3 +59,12 @@ def check_options(space: str, options: dict[str, Any], allowed: Sequence[str]) -
         raise UserError(
             f"unknown option(s) {unknown} for space {space!r}; allowed: {', '.join(allowed)}."
         )
+
+
+def block_conditions(controller: str, blocks: Sequence[tuple[int, Sequence[str]]],
+                     last: int) -> list[Condition]:
+    """Conditions for spaces that keep the first ``controller`` blocks: each ``(i, names)``
+    pair's variables are active only when ``controller`` is at least ``i`` (values up to
+    ``last``).  Names that are None (a format variable the space lacks) are skipped."""
+    return [Condition(name, controller, tuple(range(i, last + 1)))
+            for i, names in blocks for name in names if name is not None]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..arch import ArchBuilder, ArchSpec
 from ..space import Choice, Genotype, IntRange, SearchSpace
-from .common import FormatOptions, check_options, pop_format_options
+from .common import FormatOptions, block_conditions, check_options, pop_format_options
 
 
 class DigitsCNN(SearchSpace):
@@ -12,7 +12,7 @@ class DigitsCNN(SearchSpace):
 
     Variables: ``depth`` (blocks kept, 1..3), per block ``c<i>`` (channels) and ``k<i>`` (kernel
     1/3/5), and number formats when the ``formats`` option lists several.  Works for 2-D
-    (C, H, W) and 1-D (C, L) inputs.
+    (C, H, W) and 1-D (C, L) inputs.  Block ``i``'s variables are inactive when ``depth < i``.
     """
 
     name = "digits-cnn"
@@ -30,6 +30,10 @@ class DigitsCNN(SearchSpace):
             out.append(IntRange(f"c{i}", s, c, s))
             out.append(Choice(f"k{i}", (1, 3, 5)))
         return out + self.fmt.variables()
+
+    def _conditions(self):
+        return block_conditions("depth", [(i, (f"c{i}", f"k{i}", self.fmt.variable(f"b{i}")))
+                                          for i in (2, 3)], 3)
 
     def arch(self, genotype: Genotype) -> ArchSpec:
         g = genotype

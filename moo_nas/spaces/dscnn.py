@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..arch import ArchBuilder, ArchSpec
 from ..space import Choice, Genotype, IntRange, SearchSpace
-from .common import FormatOptions, check_options, pop_format_options
+from .common import FormatOptions, block_conditions, check_options, pop_format_options
 
 
 class DSCNN(SearchSpace):
@@ -13,6 +13,7 @@ class DSCNN(SearchSpace):
 
     Variables: ``blocks`` kept (1..4), ``c0`` stem channels, ``c<i>`` pointwise channels and
     ``k<i>`` depthwise kernel (1 or 3) of each block, formats when the option lists several.
+    Block ``i``'s variables are inactive when ``blocks < i``.
     """
 
     name = "dscnn"
@@ -31,6 +32,11 @@ class DSCNN(SearchSpace):
         for i in range(1, 5):
             out += [IntRange(f"c{i}", 8, 64, 8), Choice(f"k{i}", (1, 3))]
         return out + self.fmt.variables()
+
+    def _conditions(self):
+        return block_conditions("blocks", [
+            (i, (f"c{i}", f"k{i}", self.fmt.variable(f"dw{i}"), self.fmt.variable(f"pw{i}")))
+            for i in (2, 3, 4)], 4)
 
     def arch(self, genotype: Genotype) -> ArchSpec:
         g = genotype

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..arch import ArchBuilder, ArchSpec
 from ..space import Choice, Genotype, IntRange, SearchSpace
-from .common import FormatOptions, check_options, pop_format_options
+from .common import FormatOptions, block_conditions, check_options, pop_format_options
 
 
 class ResNet8(SearchSpace):
@@ -14,7 +14,8 @@ class ResNet8(SearchSpace):
     Variables (all at most the seed's value): ``stacks`` kept (1..3); ``c1`` (stem = stack-1
     output, shared by the residual join), ``m1`` (stack-1 inner width), ``c2``/``m2``,
     ``c3``/``m3``; a kernel (1 or 3) for the stem and every stack conv; number formats when the
-    ``formats`` option lists several (one per conv of the seed).
+    ``formats`` option lists several (one per conv of the seed).  Stack ``s``'s variables
+    are inactive when ``stacks < s``.
     """
 
     name = "resnet8"
@@ -35,6 +36,11 @@ class ResNet8(SearchSpace):
         for s in (1, 2, 3):
             out += [Choice(f"k{s}a", (1, 3)), Choice(f"k{s}b", (1, 3))]
         return out + self.fmt.variables()
+
+    def _conditions(self):
+        return block_conditions("stacks", [
+            (s, (f"c{s}", f"m{s}", f"k{s}a", f"k{s}b")
+             + tuple(self.fmt.variable(f"s{s}{c}") for c in "abs")) for s in (2, 3)], 3)
 
     def arch(self, genotype: Genotype) -> ArchSpec:
         g = genotype

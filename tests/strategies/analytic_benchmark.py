@@ -56,7 +56,9 @@ def digits_space() -> SearchSpace:
     return make_space("digits-cnn", (1, 8, 8), 10)
 
 
-def make_problem(macs_bound: float | None = None) -> Problem:
-    space = digits_space()
+def make_problem(macs_bound: float | None = None, space: SearchSpace | None = None) -> Problem:
+    """Maximise ``params``, minimise ``macs`` (optionally bounded) on ``space`` (digits-cnn by
+    default)."""
+    space = space or digits_space()
     objs = (Objective("params", "max"), Objective("macs", "min", macs_bound))
     return Problem(space, objs)
