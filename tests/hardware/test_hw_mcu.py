@@ -108,8 +108,8 @@ def test_h7a3_file_is_the_fit_and_reproduces_the_published_points():
         lat, energy = cycles / target.clock_hz, cycles / target.clock_hz * target.active_power_w
         err = (100 * (lat / point.latency_s - 1), 100 * (energy / point.energy_j - 1))
         assert err == pytest.approx(tuple(rec["error_pct"]), abs=0.01)
-        assert abs(err[0]) <= worst and abs(err[1]) <= worst
-    # the unscaled seeds run through the public API unchanged (scale 1 except DS-CNN's)
+        assert abs(err[0]) <= worst + 0.01 and abs(err[1]) <= worst + 0.01  # recorded to 0.001
+    # the seeds run through the public API unchanged
     ic = mcu_fit.MLPERF_TINY_V12_H7A3[0]
     assert ic.scale == 1.0
     assert float(mcu.latency_seconds(ic.arch(), target)) == pytest.approx(result.latency_s(ic))
