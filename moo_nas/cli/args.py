@@ -16,8 +16,9 @@ class HelpFormatter(argparse.HelpFormatter):
 
     def _get_help_string(self, action: argparse.Action) -> str | None:
         text = action.help or ""
-        if (action.option_strings and action.default not in (None, False, argparse.SUPPRESS)
-                and "default" not in text.lower()):
+        shown = not (action.default is None or action.default is False
+                     or action.default == argparse.SUPPRESS)
+        if action.option_strings and shown and "default" not in text.lower():
             text += " (default: %(default)s)"
         return text
 

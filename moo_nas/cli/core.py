@@ -148,6 +148,9 @@ def cmd_objectives(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from ..training import Recipe
+
+    recipe_defaults = ", ".join(f"{k}={v}" for k, v in Recipe().to_json().items())
     p = sub.add_parser("search", help="run one strategy on one space/task (resumable)",
                        description="Run one search; running the same command again resumes it.")
     p.add_argument("--strategy", default="nsga2", help="search strategy (see `moo-nas strategies`)")
@@ -168,7 +171,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--task-option", action="append", metavar="KEY=VALUE",
                    help="task option (repeatable), e.g. path=/data/fmnist")
     p.add_argument("--recipe", action="append", metavar="KEY=VALUE",
-                   help="training recipe setting (repeatable), e.g. epochs=4 or lr=0.001")
+                   help=f"training recipe setting (repeatable), e.g. epochs=4; defaults: {recipe_defaults}")
     p.add_argument("--store", default="runs/search.sqlite", help="results store (SQLite file)")
     p.add_argument("--name", default="search",
                    help="experiment name the run is filed under (letters, digits, -_.)")
