@@ -384,3 +384,24 @@ def test_entry_point_prints_one_line_and_exits_2(argv, expect, tmp_path):
     assert expect in _one_line(out.stderr)
     assert _sha(bad) == before
     assert _tree(tmp_path) == {"corrupt.sqlite"}
+
+
+@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0,
+                    reason="root may write into read-only folders")
+@pytest.mark.parametrize("argv", [
+    ["export", "STORE", "--run", "1", "--out", "ro/r.csv"],
+    ["report", "STORE", "--out", "ro/rep"],
+    _search("--report", "ro/rep"),
+])
+def test_unwritable_folder_is_refused_up_front(argv, tmp_path, monkeypatch, capsys, victim):
+    monkeypatch.chdir(tmp_path)
+    store = _prepare(Case([], ""), tmp_path, victim)
+    (tmp_path / "ro").mkdir()
+    (tmp_path / "ro").chmod(0o555)
+    before_sha, before_tree = _sha(store), _tree(tmp_path)
+    try:
+        assert main([a.replace("STORE", str(store)) for a in argv]) == 2
+        assert "not writable" in _one_line(capsys.readouterr().err)
+        assert _sha(store) == before_sha and _tree(tmp_path) == before_tree
+    finally:
+        (tmp_path / "ro").chmod(0o755)

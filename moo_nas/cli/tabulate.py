@@ -12,7 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .args import int_list, key_values as _kv, positive_int
+from .args import int_list, key_values as _kv
 
 
 
@@ -111,10 +111,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--metric", action="append",
                    help="metric whose provider must run (repeatable; default val_accuracy, params, "
                         "model_bytes, macs, peak_act_bytes); e.g. latency_ms adds host latency")
-    p.add_argument("--sample", type=positive_int, help="stratified sample of N genotypes (default: all)")
+    p.add_argument("--sample", type=int, help="stratified sample of N genotypes (default: all)")
     p.add_argument("--sample-seed", type=int, default=0, help="seed of the stratified sample")
     p.add_argument("--seeds", type=_seeds, default=[0], help="training seeds, e.g. 0,1,2")
-    p.add_argument("--batch", type=positive_int, default=1,
+    p.add_argument("--batch", type=int, default=1,
                    help="genotypes handed to the executor at once")
     p.add_argument("--executor", default="local", choices=["local", "ray"], help="where evaluations run")
     p.add_argument("--store", default="runs/tabulate.sqlite", help="results store (SQLite file)")
