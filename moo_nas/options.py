@@ -7,6 +7,8 @@ the constructor's named parameters and converts each given value in one place, s
 error names the option and the type it expects:
 
 * ``int`` / ``float``: numbers, or strings holding one (``"8"``); an integral float is an int;
+  a value that already fits is returned unchanged (an int stays an int where a float is
+  declared), so the options a run is recorded with do not change;
 * ``bool``: ``true``/``false`` (also ``yes``/``no``, ``on``/``off``, ``1``/``0``);
 * ``str``: a string (a number is read as its text);
 * ``list[X]`` / ``Sequence[X]`` / ``tuple[X, ...]``: a list, a comma-separated string
@@ -91,7 +93,7 @@ def _number(value: Any, integer: bool) -> int | float:
         return value
     if not isinstance(value, (int, float)):
         raise _Bad
-    return float(value)
+    return value  # an int is a valid float and is kept as given (run signatures stay the same)
 
 
 def _convert(value: Any, tp: Any) -> Any:
