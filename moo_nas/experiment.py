@@ -52,7 +52,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 from .engine import Budget, run_search
-from .errors import UserError
+from .errors import UserError, unknown_name
 from .evaluator import Evaluator, EvaluatorSpec, TrainingEvaluator, needed_providers
 from .executors import make_executor
 from .objectives import Objective, make_objective
@@ -125,20 +125,64 @@ def _named(data: dict[str, Any], key: str, where: str, default: str | None = Non
     return name, t
 
 
+def _checked_providers(providers: dict[str, Any], where: str) -> dict[str, Any]:
+    """``[providers.NAME]`` tables: known provider names, each a table (part of parse_experiment)."""
+    from .registry import PROVIDERS
+
+    for pname, popts in providers.items():
+        PROVIDERS.get(pname)  # an unknown name is refused with suggestions
+        if not isinstance(popts, dict):
+            raise UserError(f"[providers.{pname}] in {where} must be a table of options.")
+    return providers
+
+
+def _checked_executor(executor: dict[str, Any]) -> dict[str, Any]:
+    """``[executor]``: a known name and known, typed options (part of parse_experiment; the
+    ranges of Ray's options are checked when the executor is made)."""
+    from .options import convert_options
+
+    from .registry import EXECUTORS
+
+    name = executor.get("name", "local")
+    if not isinstance(name, str) or name not in EXECUTORS:
+        raise unknown_name("executor", str(name), EXECUTORS.names())
+    options = {k: v for k, v in executor.items() if k != "name"}
+    if name == "local" and options:
+        raise UserError(f"the local executor takes no options, got {sorted(options)}; remove them "
+                        "or set name = \"ray\".")
+    if name == "ray" and options:
+        try:
+            from .ray_executor import OPTIONS, RayExecutor
+        except ImportError:
+            return executor  # make_executor explains how to install Ray
+        bad = sorted(set(options) - set(OPTIONS))
+        if bad:
+            raise UserError(f"unknown ray executor option(s) {bad}; allowed: {', '.join(OPTIONS)}.")
+        return {"name": "ray", **convert_options(RayExecutor.__init__, options, "ray executor")}
+    return executor
+
+
 def parse_experiment(data: dict[str, Any], where: str = "the experiment") -> Experiment:
-    """Validate a TOML document already parsed into a dict."""
+    """Validate a TOML document already parsed into a dict.
+
+    Everything that can be checked before training is checked here, before any store or
+    report is created: names, types and ranges, output paths, impossible constraints, and each
+    strategy's options (every strategy is constructed once on the built problem).
+    """
+    from .objectives import metric
+    from .options import convert_options
+    from .paths import check_name, check_output_dir, check_store_path
+
     unknown = sorted(set(data) - TOP_KEYS)
     if unknown:
         raise UserError(f"unknown key(s) {unknown} in {where}; allowed: {', '.join(sorted(TOP_KEYS))}.")
-    name = data.get("name", Path(where).stem)
-    if not isinstance(name, str) or not name:
-        raise UserError(f"name in {where} must be a non-empty string.")
+    name = check_name(data.get("name", Path(where).stem), f"the experiment name in {where}")
     seeds = data.get("seeds", [0])
     if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
         raise UserError(f"seeds in {where} must be a non-empty list of integers.")
     jobs = data.get("jobs", 1)
     if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1:
-        raise UserError(f"jobs in {where} must be a positive integer.")
+        raise UserError(f"jobs in {where} must be a positive integer, got {jobs!r}.")
     task, task_opts = _named(data, "task", where, "digits")
     space, space_opts = _named(data, "space", where, "digits-cnn")
     recipe = Recipe.from_mapping(_table(data, "recipe", where))
@@ -146,6 +190,9 @@ def parse_experiment(data: dict[str, Any], where: str = "the experiment") -> Exp
     bad = sorted(set(budget_t) - {"evaluations", "seconds", "cost_hours"})
     if bad:
         raise UserError(f"unknown budget key(s) {bad} in {where}; use evaluations, seconds or cost_hours.")
+    n_eval = budget_t.get("evaluations")
+    if isinstance(n_eval, float) and not isinstance(n_eval, bool):
+        raise UserError(f"budget evaluations in {where} must be a whole number, got {n_eval!r}.")
     budget = Budget(**budget_t)
     objs_raw = data.get("objectives")
     if not isinstance(objs_raw, list) or not objs_raw:
@@ -174,33 +221,56 @@ def parse_experiment(data: dict[str, Any], where: str = "the experiment") -> Exp
         if unknown_opts:
             raise UserError(f"strategy {s['name']!r} has no option(s) {unknown_opts}; its options are: "
                             f"{', '.join(cls.option_names()) or 'none'}.")
+        opts = convert_options(cls.__init__, opts, f"strategy {s['name']!r}", ("self", "problem", "seed"))
         strategies.append(StrategyEntry(s["name"], opts))
     extra_metrics = data.get("extra_metrics", [])
     if not isinstance(extra_metrics, list) or not all(isinstance(m, str) for m in extra_metrics):
         raise UserError(f"extra_metrics in {where} must be a list of metric names.")
-    providers = _table(data, "providers", where)
-    executor = _table(data, "executor", where) or {"name": "local"}
+    for m in extra_metrics:
+        metric(m)
+    providers = _checked_providers(_table(data, "providers", where), where)
+    executor = _checked_executor(_table(data, "executor", where) or {"name": "local"})
     evaluator = _table(data, "evaluator", where) or {"kind": "train"}
     if evaluator.get("kind", "train") not in ("train", "table"):
         raise UserError(f"[evaluator] kind in {where} must be \"train\" or \"table\".")
     store = data.get("store", f"runs/{name}.sqlite")
     report = data.get("report", f"runs/reports/{name}")
+    for key, value in (("store", store), ("report", report)):
+        if not isinstance(value, (str, Path)) or not str(value):
+            raise UserError(f"{key} in {where} must be a path string, got {value!r}.")
+    check_store_path(store, write=True)
+    check_output_dir(report, "report folder")
     exp = Experiment(name, seeds, task, task_opts, space, space_opts, recipe, budget, tuple(objectives),
                      strategies, Path(store), Path(report), jobs, tuple(extra_metrics), providers,
                      executor, evaluator, str(data.get("description", "")))
-    exp.built()  # fail early on bad names / options / impossible constraints
+    problem, _ = exp.built()  # fail early on bad names / options / impossible constraints
+    for entry in strategies:  # constructor-time option errors surface before any run trains
+        STRATEGIES.get(entry.name).create(problem, seeds[0], entry.options)
     return exp
 
 
-def load_experiment(path: str | Path) -> Experiment:
-    """Read and validate an experiment TOML file."""
+def load_experiment(path: str | Path, overrides: dict[str, Any] | None = None) -> Experiment:
+    """Read and validate an experiment TOML file; ``overrides`` replace top-level keys (the
+    command line's --store, --report, --jobs, --executor) before validation."""
     path = Path(path)
+    if path.is_dir():
+        raise UserError(f"{path} is a folder; give an experiment TOML file, e.g. experiments/quickstart.toml.")
     if not path.exists():
         raise UserError(f"experiment file {path} does not exist.")
     try:
-        data = tomllib.loads(path.read_text())
+        text = path.read_bytes().decode("utf-8")
+    except OSError as exc:
+        raise UserError(f"experiment file {path} cannot be read ({exc.strerror}).") from None
+    except UnicodeDecodeError:
+        text = "\x00"
+    if "\x00" in text:
+        raise UserError(f"{path} is not a text file; give an experiment TOML file, e.g. "
+                        "experiments/quickstart.toml.")
+    try:
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise UserError(f"{path} is not valid TOML ({exc}).") from None
+    data.update(overrides or {})
     return parse_experiment(data, str(path))
 
 

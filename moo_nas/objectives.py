@@ -63,15 +63,32 @@ class Value:
         return f"{self.origin}: {self.source}"
 
 
+#: Value range of metrics by unit, for metrics that do not declare ``low`` / ``high``.
+UNIT_RANGES: dict[str, tuple[float, float]] = {
+    "fraction": (0.0, 1.0), "B": (0.0, math.inf), "count": (0.0, math.inf),
+    "MAC": (0.0, math.inf), "ms": (0.0, math.inf), "s": (0.0, math.inf), "mJ": (0.0, math.inf),
+}
+
+
 @dataclass(frozen=True)
 class MetricDef:
-    """What a metric is: name, unit, direction (``min``/``max``), stage, one-line description."""
+    """What a metric is: name, unit, direction (``min``/``max``), stage, one-line description,
+    and optionally the range its values lie in (``low``/``high``; by default the range of its
+    unit in :data:`UNIT_RANGES`, unbounded for other units)."""
 
     name: str
     unit: str
     direction: str
     stage: str
     description: str
+    low: float | None = None
+    high: float | None = None
+
+    @property
+    def value_range(self) -> tuple[float, float]:
+        """(lowest, highest) value the metric can take."""
+        lo, hi = UNIT_RANGES.get(self.unit, (-math.inf, math.inf))
+        return (lo if self.low is None else self.low, hi if self.high is None else self.high)
 
 
 @dataclass(frozen=True)
@@ -213,43 +230,79 @@ def provider_classes() -> dict[str, type[MetricProvider]]:
 # ----------------------------------------------------------------------------- parsing
 _UNITS = {"": 1.0, "b": 1.0, "k": 1e3, "kb": 1e3, "kib": 1024.0, "m": 1e6, "mb": 1e6,
           "mib": 1024.0**2, "g": 1e9, "gb": 1e9, "gib": 1024.0**3}
-_BOUND = re.compile(r"^\s*([A-Za-z_][\w]*)\s*(<=|>=)\s*([0-9.eE+-]+)\s*([A-Za-z]*)\s*$")
+_QUANTITY = re.compile(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*([A-Za-z%]*)\s*$")
+_NAME = re.compile(r"^\s*([A-Za-z_]\w*)\s*$")
+_OPERATOR = re.compile(r"^\s*([A-Za-z_]\w*)\s*(<=|>=|=<|=>|==|!=|<|>|=)\s*(.*?)\s*$")
+_HOW = "write a number with an optional unit, e.g. model_bytes<=64KiB, latency_ms<=5 or val_accuracy>=0.9"
 
 
-def parse_quantity(text: str) -> float:
-    """Parse ``64KiB``, ``1.5M``, ``0.9`` into a float."""
-    m = re.match(r"^\s*([0-9.eE+-]+)\s*([A-Za-z]*)\s*$", str(text))
-    if not m or m.group(2).lower() not in _UNITS:
-        raise UserError(f"cannot read the quantity {text!r}; write a number with an optional unit (k, M, KiB, MiB).")
-    try:
-        return float(m.group(1)) * _UNITS[m.group(2).lower()]
-    except ValueError:
-        raise UserError(f"cannot read the number in {text!r}.") from None
+def parse_quantity(text: str, unit: str = "") -> float:
+    """Parse ``64KiB``, ``1.5M``, ``0.9`` (or ``90%`` and the metric's own ``unit``, e.g.
+    ``5ms`` for a metric in ms) into a float."""
+    m = _QUANTITY.match(str(text))
+    suffix = m.group(2) if m else ""
+    if suffix == "%":
+        factor = 0.01
+    elif unit and suffix.lower() == unit.lower():
+        factor = 1.0
+    elif suffix.lower() in _UNITS:
+        factor = _UNITS[suffix.lower()]
+    else:
+        m = None
+    if not m:
+        raise UserError(f"cannot read the quantity {text!r}; {_HOW}.")
+    return float(m.group(1)) * factor
+
+
+def check_bound(m: MetricDef, bound: float) -> None:
+    """Refuse a bound no value of metric ``m`` can meet (outside the metric's range)."""
+    lo, hi = m.value_range
+    if (m.direction == "max" and bound > hi) or (m.direction == "min" and bound < lo):
+        op = ">=" if m.direction == "max" else "<="
+        span = f"[{lo:g}, {hi:g}]" if math.isfinite(hi) else f">= {lo:g}"
+        raise UserError(f"constraint {m.name} {op} {bound:g} is impossible: {m.name} "
+                        f"({m.unit}) lies in {span}; write a bound inside that range.")
 
 
 def make_objective(name: str, bound: float | str | None = None) -> Objective:
     """Declare an objective for a registered metric, with an optional bound."""
     m = metric(name)
     if isinstance(bound, str):
-        bound = parse_quantity(bound)
+        bound = parse_quantity(bound, m.unit)
     if bound is not None:
         if isinstance(bound, bool) or not isinstance(bound, (int, float)) or not math.isfinite(bound):
             raise UserError(f"bound of objective {name!r} must be a finite number, got {bound!r}.")
         bound = float(bound)
+        check_bound(m, bound)
     return Objective(m.name, m.direction, bound, m.unit)
 
 
 def parse_objective(text: str) -> Objective:
-    """Parse ``val_accuracy`` or ``model_bytes<=64KiB`` (CLI syntax)."""
-    m = _BOUND.match(text)
-    if not m:
+    """Parse ``val_accuracy`` or ``model_bytes<=64KiB`` (CLI syntax).
+
+    The metric name is checked first (unknown names get a suggestion), then the operator
+    (``<=`` for minimised metrics, ``>=`` for maximised ones), then the number and unit.
+    """
+    if _NAME.match(text):
         return make_objective(text.strip())
-    name, op, num, unit = m.groups()
-    obj = make_objective(name, parse_quantity(num + unit))
-    expected = "<=" if obj.direction == "min" else ">="
+    m = _OPERATOR.match(text)
+    if not m:
+        raise UserError(f"cannot read the objective {text!r}; give a metric name (see `moo-nas "
+                        "objectives`), optionally bounded, e.g. model_bytes<=64KiB.")
+    name, op, rest = m.groups()
+    md = metric(name)
+    expected = "<=" if md.direction == "min" else ">="
     if op != expected:
-        raise UserError(f"objective {name!r} is {'minimised' if obj.direction == 'min' else 'maximised'}; write its bound with {expected}.")
-    return obj
+        kind = "minimised" if md.direction == "min" else "maximised"
+        raise UserError(f"objective {name!r} is {kind}, so its bound is written with {expected} "
+                        f"(bounds are inclusive): write {name}{expected}{rest or 'VALUE'}.")
+    if not rest:
+        raise UserError(f"the bound of {text!r} has no value; {_HOW}.")
+    try:
+        bound = parse_quantity(rest, md.unit)
+    except UserError:
+        raise UserError(f"cannot read the bound {rest!r} of objective {name!r}; {_HOW}.") from None
+    return make_objective(name, bound)
 
 
 def objective_matrix(objectives: Sequence[Objective], rows: Sequence[dict[str, float]]) -> np.ndarray:

@@ -44,8 +44,8 @@ class Recipe:
             raise UserError(f"recipe schedule {self.schedule!r} is unknown; use cosine or constant.")
         for name in ("epochs", "batch_size", "threads", "eval_batch_size"):
             v = getattr(self, name)
-            if not isinstance(v, int) or isinstance(v, bool) or v < (0 if name == "epochs" else 1):
-                raise UserError(f"recipe {name} must be a positive integer, got {v!r}.")
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:  # epochs=0 trains nothing
+                raise UserError(f"recipe {name} must be a positive integer (1 or more), got {v!r}.")
         for name in ("lr", "weight_decay", "label_smoothing"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0 or not math.isfinite(v):

@@ -46,6 +46,11 @@ class DNAS(Strategy):
                             "and recipe; run it through the engine or give Problem(task=, recipe=).")
         if not targets or not energy_strengths:
             raise UserError("strategy 'dnas' needs at least one target and one energy strength.")
+        for key, v, low in (("warmup_epochs", warmup_epochs, 0), ("search_epochs", search_epochs, 1)):
+            if isinstance(v, bool) or not isinstance(v, int) or v < low:
+                raise UserError(f"dnas option {key} must be an integer >= {low}, got {v!r}.")
+        if not mask_lr > 0:
+            raise UserError(f"dnas option mask_lr must be a positive number, got {mask_lr!r}.")
         self.points = [LossConfig(memory_cost, float(t), float(memory_strength), energy_cost,
                                   float(s)) for t in targets for s in energy_strengths]
         self.config = SearchConfig(int(warmup_epochs), int(search_epochs), 0, float(mask_lr))

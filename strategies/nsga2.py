@@ -74,6 +74,10 @@ class NSGA2(Strategy):
         self.pop_size = int(pop_size)
         if self.pop_size < 1:
             raise ValueError(f"pop_size must be at least 1, got {pop_size!r}")
+        if not 0 <= crossover_prob <= 1:
+            raise ValueError(f"crossover_prob must be a probability in [0, 1], got {crossover_prob!r}")
+        if not (crossover_eta > 0 and mutation_eta > 0):
+            raise ValueError("crossover_eta and mutation_eta must be positive numbers")
         space = problem.space
         self._history: set[tuple[int, ...]] = set()
         self._seen = Seen(space)

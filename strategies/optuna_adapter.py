@@ -46,6 +46,9 @@ class OptunaSampler(Strategy):
             raise UserError("strategy 'optuna' needs Optuna; install it with `pip install optuna`.") from None
         if sampler not in SAMPLERS:
             raise UserError(f"optuna sampler {sampler!r} is unknown; use one of {', '.join(SAMPLERS)}.")
+        for name, v, low in (("population", population, 2), ("startup", startup, 0), ("batch", batch, 1)):
+            if isinstance(v, bool) or not isinstance(v, int) or v < low:
+                raise UserError(f"optuna option {name} must be an integer >= {low}, got {v!r}.")
         self.optuna = optuna
         self.batch = int(batch)
         optuna.logging.set_verbosity(optuna.logging.WARNING)

@@ -31,6 +31,8 @@ class RandomSearch(Strategy):
             raise ValueError(f"batch must be at least 1, got {batch!r}")
         self.unique = bool(unique)
         self.max_tries = int(max_tries)
+        if self.max_tries < 1:
+            raise ValueError(f"max_tries must be at least 1, got {max_tries!r}")
         self._seen = Seen(self.space, enumerate_up_to=self.ENUMERATE_UP_TO)
 
     def batch_size(self) -> int:

@@ -148,6 +148,8 @@ class REINFORCE(Strategy):
             raise UserError(f"rl option batch must be a positive integer, got {batch!r}.")
         if not 0 <= baseline_decay < 1:
             raise UserError(f"rl option baseline_decay must be in [0, 1), got {baseline_decay!r}.")
+        if (lr is not None and not lr > 0) or not entropy >= 0 or int(hidden) < 1:
+            raise UserError("rl options lr and hidden must be positive and entropy non-negative.")
         self.batch, self.entropy_coef, self.decay = batch, float(entropy), float(baseline_decay)
         self.reward_kind, self.penalty = reward, float(penalty)
         self.alpha, self.beta = float(alpha), float(beta)

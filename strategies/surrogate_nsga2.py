@@ -65,6 +65,8 @@ class SurrogateNSGA2(Strategy):
             raise UserError("surrogate-nsga2 cannot wrap itself; set inner = \"nsga2\".")
         if int(pop_size) < 1 or int(inner_generations) < 1:
             raise UserError("pop_size and inner_generations must be positive integers.")
+        if (initial is not None and int(initial) < 1) or int(mutants) < 0 or not kappa >= 0:
+            raise UserError("surrogate-nsga2 needs initial >= 1, mutants >= 0 and kappa >= 0.")
         self.pop_size = int(pop_size)
         self.initial = int(initial) if initial is not None else self.pop_size
         self.inner = inner
@@ -82,7 +84,7 @@ class SurrogateNSGA2(Strategy):
         make_predictor(cost_predictor, 0)
         from moo_nas.registry import STRATEGIES
 
-        STRATEGIES.get(inner)
+        STRATEGIES.get(inner).create(problem, self.seed, self.inner_options)  # options checked now
         self.encoder = make_encoder(self.space)
         self._exact_idx, self._providers = self._exact_objectives()
         self._archive: list[Observation] = []

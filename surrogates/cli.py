@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from moo_nas.cli.args import int_list
+from moo_nas.cli.args import int_list, positive_int
 
 
 _ints = int_list("5,8,14,24")
@@ -29,10 +29,15 @@ def _names(text: str) -> list[str]:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from moo_nas.errors import UserError
 
+    from moo_nas.paths import check_output_dir, check_store_path
+
     from . import evaluation as E
 
     if (args.table is None) == (args.store is None):
         raise UserError("give exactly one data source: --table nb201 (or a table file) or --store FILE.")
+    if args.store is not None:
+        check_store_path(args.store, write=False)
+    check_output_dir(args.out, "output folder --out")
     if args.table is not None:
         from moo_nas.tabular import load
 
@@ -65,11 +70,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="comma-separated predictor names (default gp,rf,et,gbdt,mlp,knn)")
     e.add_argument("--sizes", type=_ints, default=[5, 8, 14, 24, 42, 71, 121, 205],
                    help="training-set sizes (default NASLib's 5,8,14,24,42,71,121,205)")
-    e.add_argument("--repeats", type=int, default=3, help="random splits per size")
-    e.add_argument("--test", type=int, default=1000, help="held-out architectures per repeat (cap)")
-    e.add_argument("--max-train", type=int, default=100,
+    e.add_argument("--repeats", type=positive_int, default=3, help="random splits per size")
+    e.add_argument("--test", type=positive_int, default=1000,
+                   help="held-out architectures per repeat (cap)")
+    e.add_argument("--max-train", type=positive_int, default=100,
                    help="report the best predictor using at most this many training architectures")
-    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--seed", type=int, default=0, help="seed of the random splits and predictors")
     e.add_argument("--out", default="reports/surrogates/evaluate", help="output folder")
     e.set_defaults(func=cmd_evaluate)
     p.set_defaults(func=lambda a: (p.print_help(), 2)[1])

@@ -2,8 +2,9 @@
 
 Each command group is a module with ``register(subparsers)``; add the module's name to
 :data:`COMMAND_MODULES` to plug it in (plug-in packages keep their commands with them, e.g.
-``surrogates.cli``).  A :class:`~moo_nas.errors.UserError` ends the
-command with its one-sentence message on stderr and exit status 2.
+``surrogates.cli``).  A :class:`~moo_nas.errors.UserError` ends the command with its
+one-sentence message on one line of stderr and exit status 2; so does a usage error (see
+:class:`~moo_nas.cli.args.Parser`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from importlib import import_module
 from typing import Sequence
 
 from ..errors import UserError
+from .args import Parser
 
 COMMAND_MODULES: list[str] = [
     "moo_nas.cli.core",
@@ -25,7 +27,8 @@ COMMAND_MODULES: list[str] = [
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    """The ``moo-nas`` parser with every command module's sub-commands."""
+    parser = Parser(
         prog="moo-nas",
         description="Hardware-aware multi-objective NAS: run and compare search strategies on one "
                     "space with the same measured and modelled hardware objectives.")
@@ -45,7 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         rc = args.func(args)
         return 0 if rc is None else int(rc)
     except UserError as exc:
-        print(f"moo-nas: error: {exc}", file=sys.stderr)
+        print(f"moo-nas: error: {' '.join(str(exc).split())}", file=sys.stderr)  # one line
         return 2
     except BrokenPipeError:  # output piped into a command that stopped reading (| head)
         sys.stderr.close()

@@ -7,12 +7,14 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
-from .args import key_values as _kv
+from ..paths import check_name, check_output_dir, check_output_file, check_store_path
+from .args import key_values as _kv, positive_int
 
 
 def cmd_search(args: argparse.Namespace) -> int:
     from ..experiment import parse_experiment, run_experiment
 
+    check_name(args.name, "--name")
     data: dict[str, Any] = {
         "name": args.name,
         "seeds": [args.seed],
@@ -43,15 +45,11 @@ def cmd_search(args: argparse.Namespace) -> int:
 def cmd_compare(args: argparse.Namespace) -> int:
     from ..experiment import load_experiment, run_experiment
 
-    exp = load_experiment(args.experiment)
-    if args.store:
-        exp.store = Path(args.store)
-    if args.report:
-        exp.report = Path(args.report)
-    if args.jobs:
-        exp.jobs = args.jobs
+    overrides: dict[str, Any] = {"store": args.store, "report": args.report, "jobs": args.jobs}
     if args.executor:
-        exp.executor = {"name": args.executor, **({"address": args.ray_address} if args.ray_address else {})}
+        overrides["executor"] = {"name": args.executor,
+                                 **({"address": args.ray_address} if args.ray_address else {})}
+    exp = load_experiment(args.experiment, {k: v for k, v in overrides.items() if v is not None})
     out = run_experiment(exp, progress=not args.quiet)
     print((Path(out) / "README.md").read_text() if args.print else f"report written to {out}/README.md")
     return 0
@@ -61,20 +59,23 @@ def cmd_report(args: argparse.Namespace) -> int:
     from ..comparator import compare
     from ..report import write_report
 
+    check_store_path(args.store, write=False)
+    check_output_dir(args.out, "report folder --out")
     store = _open_store(args.store)
     runs = store.runs(args.experiment)
     if not runs:
-        raise UserError(f"store {args.store} has no runs" + (f" of experiment {args.experiment!r}." if args.experiment else "."))
+        raise UserError(f"store {args.store} has no runs" + (f" of experiment {args.experiment!r}; "
+                        f"`moo-nas show {args.store}` lists them." if args.experiment else "."))
     out = write_report(compare(store, runs), args.out, f"Runs of {args.experiment or args.store}")
     print(f"report written to {out}/README.md")
     return 0
 
 
 def _open_store(path: str):
+    """The store at ``path`` for reading (show, report, export): it must exist."""
     from ..store import Store
 
-    if not Path(path).exists():
-        raise UserError(f"store {path} does not exist.")
+    check_store_path(path, write=False)
     return Store(path)
 
 
@@ -104,6 +105,8 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    check_store_path(args.store, write=False)
+    check_output_file(args.out, "--out", "run.csv")
     store = _open_store(args.store)
     store.run(args.run)
     print(f"wrote {store.export_csv(args.run, args.out)}")
@@ -144,27 +147,37 @@ def cmd_objectives(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from ..training import Recipe
+
+    recipe_defaults = ", ".join(f"{k}={v}" for k, v in Recipe().to_json().items())
     p = sub.add_parser("search", help="run one strategy on one space/task (resumable)",
                        description="Run one search; running the same command again resumes it.")
-    p.add_argument("--strategy", default="nsga2")
-    p.add_argument("--space", default="digits-cnn")
-    p.add_argument("--task", default="digits")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--evaluations", type=int)
-    p.add_argument("--seconds", type=float)
-    p.add_argument("--cost-hours", type=float)
-    p.add_argument("--objective", action="append",
-                   help="objective, optionally bounded, e.g. val_accuracy or 'model_bytes<=64KiB' (repeatable; "
-                        "default: val_accuracy, model_bytes, peak_act_bytes, latency_ms)")
-    p.add_argument("--option", action="append", help="strategy option key=value (repeatable)")
-    p.add_argument("--space-option", action="append", help="space option key=value, e.g. formats='[\"fp32\",\"int8\"]'")
-    p.add_argument("--task-option", action="append", help="task option key=value, e.g. path=/data/fmnist")
-    p.add_argument("--recipe", action="append", help="training recipe key=value, e.g. epochs=4")
-    p.add_argument("--store", default="runs/search.sqlite")
-    p.add_argument("--name", default="search", help="experiment name the run is filed under")
+    p.add_argument("--strategy", default="nsga2", help="search strategy (see `moo-nas strategies`)")
+    p.add_argument("--space", default="digits-cnn", help="search space (see `moo-nas spaces`)")
+    p.add_argument("--task", default="digits", help="task, i.e. dataset (see `moo-nas tasks`)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the strategy and of training")
+    p.add_argument("--evaluations", type=positive_int,
+                   help="budget: evaluations (default 20 when no budget is given)")
+    p.add_argument("--seconds", type=float, help="budget: wall-clock seconds of this session")
+    p.add_argument("--cost-hours", type=float, help="budget: accumulated search cost in device-hours")
+    p.add_argument("--objective", action="append", metavar="METRIC[<=|>=BOUND]",
+                   help="objective, optionally bounded, e.g. val_accuracy or 'model_bytes<=64KiB' "
+                        "(repeatable; default: val_accuracy, model_bytes, peak_act_bytes, latency_ms)")
+    p.add_argument("--option", action="append", metavar="KEY=VALUE",
+                   help="strategy option (repeatable), e.g. pop_size=8 or targets=0.5,0.25")
+    p.add_argument("--space-option", action="append", metavar="KEY=VALUE",
+                   help="space option (repeatable), e.g. formats=fp32,int8")
+    p.add_argument("--task-option", action="append", metavar="KEY=VALUE",
+                   help="task option (repeatable), e.g. path=/data/fmnist")
+    p.add_argument("--recipe", action="append", metavar="KEY=VALUE",
+                   help=f"training recipe setting (repeatable), e.g. epochs=4; defaults: {recipe_defaults}")
+    p.add_argument("--store", default="runs/search.sqlite", help="results store (SQLite file)")
+    p.add_argument("--name", default="search",
+                   help="experiment name the run is filed under (letters, digits, -_.)")
     p.add_argument("--report", help="report folder (default reports/NAME)")
-    p.add_argument("--executor", default="local", choices=["local", "ray"])
-    p.add_argument("--ray-address", help="address of an existing Ray cluster")
+    p.add_argument("--executor", default="local", choices=["local", "ray"],
+                   help="where evaluations run")
+    p.add_argument("--ray-address", help="address of an existing Ray cluster (with --executor ray)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_search)
 
@@ -172,29 +185,35 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Run or resume every strategy x seed of a TOML experiment, then report.")
     p.add_argument("experiment", help="TOML experiment file, e.g. experiments/quickstart.toml")
     p.add_argument("--store", help="override the experiment's store path")
-    p.add_argument("--report", help="override the report folder")
-    p.add_argument("--jobs", type=int, help="runs executed in parallel processes")
-    p.add_argument("--executor", choices=["local", "ray"])
-    p.add_argument("--ray-address")
+    p.add_argument("--report", help="override the experiment's report folder")
+    p.add_argument("--jobs", type=positive_int,
+                   help="runs executed in parallel processes (default: the experiment's jobs)")
+    p.add_argument("--executor", choices=["local", "ray"],
+                   help="override the experiment's executor (default: its [executor])")
+    p.add_argument("--ray-address", help="address of an existing Ray cluster (with --executor ray)")
     p.add_argument("--print", action="store_true", help="print the Markdown report")
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_compare)
 
-    p = sub.add_parser("report", help="write a report for the runs in a store")
-    p.add_argument("store")
-    p.add_argument("--experiment", help="only runs of this experiment")
-    p.add_argument("--out", default="reports/report")
+    p = sub.add_parser("report", help="write a report for the runs in a store",
+                       description="Compare the runs of a store (or of one experiment in it) and "
+                                   "write a report folder.")
+    p.add_argument("store", help="results store (SQLite file)")
+    p.add_argument("--experiment", help="only runs of this experiment (default: all runs)")
+    p.add_argument("--out", default="reports/report", help="report folder to write")
     p.set_defaults(func=cmd_report)
 
-    p = sub.add_parser("show", help="list a store's runs, or the Pareto table of one run")
-    p.add_argument("store")
-    p.add_argument("--run", type=int)
+    p = sub.add_parser("show", help="list a store's runs, or the Pareto table of one run",
+                       description="List a store's runs, or print the Pareto front of one run.")
+    p.add_argument("store", help="results store (SQLite file)")
+    p.add_argument("--run", type=int, help="run id whose Pareto front to print (default: list runs)")
     p.set_defaults(func=cmd_show)
 
-    p = sub.add_parser("export", help="export a run's evaluations to CSV")
-    p.add_argument("store")
-    p.add_argument("--run", type=int, required=True)
-    p.add_argument("--out", required=True)
+    p = sub.add_parser("export", help="export a run's evaluations to CSV",
+                       description="Write every evaluation of one run to a CSV file.")
+    p.add_argument("store", help="results store (SQLite file)")
+    p.add_argument("--run", type=int, required=True, help="run id (see `moo-nas show STORE`)")
+    p.add_argument("--out", required=True, help="CSV file to write")
     p.set_defaults(func=cmd_export)
 
     for name, fn, text in (("spaces", cmd_spaces, "list search spaces"),

@@ -10,7 +10,8 @@ from pathlib import Path
 import torch
 
 from ..errors import UserError
-from .args import key_values as _pairs
+from ..paths import check_output_file, check_store_path
+from .args import key_values as _pairs, positive_int
 
 
 def _space(args: argparse.Namespace):
@@ -37,15 +38,17 @@ def _provider(args: argparse.Namespace):
 
 
 def _add_space_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--space", default="digits-cnn", help="search space name (default digits-cnn)")
-    p.add_argument("--space-option", action="append", metavar="KEY=VALUE")
-    p.add_argument("--task", default="digits", help="task giving the input shape (default digits)")
-    p.add_argument("--task-option", action="append", metavar="KEY=VALUE")
+    p.add_argument("--space", default="digits-cnn", help="search space (see `moo-nas spaces`)")
+    p.add_argument("--space-option", action="append", metavar="KEY=VALUE",
+                   help="space option (repeatable), e.g. formats=fp32,int8")
+    p.add_argument("--task", default="digits", help="task giving the input shape and classes")
+    p.add_argument("--task-option", action="append", metavar="KEY=VALUE",
+                   help="task option (repeatable), e.g. path=/data/fmnist")
     p.add_argument("--input-shape", help="input shape instead of a task, e.g. 3,32,32")
-    p.add_argument("--classes", type=int, default=10, help="classes with --input-shape (10)")
+    p.add_argument("--classes", type=int, default=10, help="number of classes with --input-shape")
     p.add_argument("--provider", default="onnxruntime",
-                   help="metric provider (onnxruntime, host-torch, external, gpu-cuda, gpu-nvml, "
-                        "rapl, mcu, calibrated)")
+                   help="metric provider: onnxruntime, host-torch, external, gpu-cuda, gpu-nvml, "
+                        "rapl, mcu, calibrated, analytic")
     p.add_argument("--provider-option", action="append", metavar="KEY=VALUE",
                    help="provider option, value as JSON, e.g. command='[\"python\",\"m.py\"]'")
 
@@ -55,8 +58,7 @@ def _candidates_from_store(args: argparse.Namespace):
     from ..spaces import make_space
     from ..store import Store
 
-    if not Path(args.store).exists():
-        raise UserError(f"store {args.store} does not exist.")
+    check_store_path(args.store, write=False)
     store = Store(args.store)
     try:
         run = store.run(args.run)
@@ -116,6 +118,7 @@ def cmd_measure(args: argparse.Namespace) -> int:
 def cmd_calibrate(args: argparse.Namespace) -> int:
     from ..hardware.calibration import calibrate
 
+    check_output_file(args.out, "--out", "calibration.json")  # before measuring anything
     space = _space(args)
     provider = _provider(args)
     metric = args.metric or provider.metrics[0].name
@@ -144,8 +147,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("calibrate", help="fit a fast latency/energy predictor from measured networks")
     _add_space_args(p)
     p.add_argument("--metric", help="metric of the provider to calibrate (default its first)")
-    p.add_argument("-k", type=int, default=40, help="networks to measure (default 40)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--test-fraction", type=float, default=0.25, help="held-out share (0.25)")
+    p.add_argument("-k", type=positive_int, default=40, help="networks to measure")
+    p.add_argument("--seed", type=int, default=0, help="seed of the sampled networks and split")
+    p.add_argument("--test-fraction", type=float, default=0.25, help="share of networks held out")
     p.add_argument("--out", required=True, help="JSON file to write the calibration to")
     p.set_defaults(func=cmd_calibrate)

@@ -28,8 +28,12 @@ def cmd_tabulate(args: argparse.Namespace) -> int:
     from ..objectives import make_objective
     from ..store import Store
     from ..tabular.sampling import TableSweep, sweep_options, table_from_store
+    from ..paths import check_name, check_output_file, check_store_path
     from ..training import Recipe
 
+    check_store_path(args.store, write=True)
+    check_output_file(args.out, "--out", "table.sqlite")
+    name = check_name(args.name or f"tabulate-{args.space}-{args.task}", "--name")
     metrics = args.metric or ["val_accuracy", "params", "model_bytes", "macs", "peak_act_bytes"]
     objectives = tuple(make_objective(m) for m in metrics)
     spec = EvaluatorSpec(args.space, _kv(args.space_option, "--space-option"), args.task,
@@ -38,7 +42,6 @@ def cmd_tabulate(args: argparse.Namespace) -> int:
                          needed_providers(objectives, ()), ())
     evaluator = TrainingEvaluator(spec)
     problem = Problem(evaluator.space, objectives, evaluator.task, spec.recipe)
-    name = args.name or f"tabulate-{args.space}-{args.task}"
     options = sweep_options(args.sample, args.sample_seed, args.batch)
     n = len(TableSweep(problem, 0, **options))
     print(f"tabulating {n} genotypes of {args.space!r} on {args.task!r} x {len(args.seeds)} "
@@ -65,9 +68,12 @@ def cmd_tabulate(args: argparse.Namespace) -> int:
 def cmd_table_stats(args: argparse.Namespace) -> int:
     from ..errors import UserError
     from ..experiment import compare_experiment, load_experiment
+    from ..paths import check_output_dir
     from ..report import statistics_lines
     from ..store import Store
 
+    if args.out:
+        check_output_dir(args.out, "output folder --out")
     exp = load_experiment(args.experiment)
     if exp.evaluator.get("kind") != "table":
         raise UserError(f"{args.experiment} does not evaluate with a table; table-stats needs "
@@ -94,20 +100,24 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Train every genotype of a space, or a stratified sample, once "
                                    "per seed, storing each evaluation like a run (resumable); then "
                                    "write a table file for [evaluator] kind = \"table\".")
-    p.add_argument("--space", default="digits-cnn")
-    p.add_argument("--task", default="digits")
-    p.add_argument("--space-option", action="append", help="space option key=value")
-    p.add_argument("--task-option", action="append", help="task option key=value")
-    p.add_argument("--recipe", action="append", help="training recipe key=value, e.g. epochs=4")
+    p.add_argument("--space", default="digits-cnn", help="search space (see `moo-nas spaces`)")
+    p.add_argument("--task", default="digits", help="task, i.e. dataset (see `moo-nas tasks`)")
+    p.add_argument("--space-option", action="append", metavar="KEY=VALUE",
+                   help="space option (repeatable), e.g. formats=fp32,int8")
+    p.add_argument("--task-option", action="append", metavar="KEY=VALUE",
+                   help="task option (repeatable), e.g. path=/data/fmnist")
+    p.add_argument("--recipe", action="append", metavar="KEY=VALUE",
+                   help="training recipe setting (repeatable), e.g. epochs=4")
     p.add_argument("--metric", action="append",
                    help="metric whose provider must run (repeatable; default val_accuracy, params, "
                         "model_bytes, macs, peak_act_bytes); e.g. latency_ms adds host latency")
     p.add_argument("--sample", type=int, help="stratified sample of N genotypes (default: all)")
     p.add_argument("--sample-seed", type=int, default=0, help="seed of the stratified sample")
     p.add_argument("--seeds", type=_seeds, default=[0], help="training seeds, e.g. 0,1,2")
-    p.add_argument("--batch", type=int, default=1, help="genotypes handed to the executor at once")
-    p.add_argument("--executor", default="local", choices=["local", "ray"])
-    p.add_argument("--store", default="runs/tabulate.sqlite")
+    p.add_argument("--batch", type=int, default=1,
+                   help="genotypes handed to the executor at once")
+    p.add_argument("--executor", default="local", choices=["local", "ray"], help="where evaluations run")
+    p.add_argument("--store", default="runs/tabulate.sqlite", help="results store (SQLite file)")
     p.add_argument("--name", help="experiment name of the runs (default tabulate-SPACE-TASK)")
     p.add_argument("--out", required=True, help="table file to write, e.g. tables/digits.sqlite")
     p.set_defaults(func=cmd_tabulate)

@@ -6,6 +6,7 @@ from typing import Any, Sequence
 
 from ..errors import UserError
 from ..formats import get_format
+from ..options import convert
 from ..space import Choice, Condition, Genotype, Variable
 
 
@@ -50,7 +51,12 @@ class FormatOptions:
 
 
 def pop_format_options(options: dict[str, Any]) -> tuple[list[str] | None, bool]:
-    return options.get("formats"), bool(options.get("per_layer_formats", True))
+    """The ``formats`` (a list; ``fp16`` or ``fp32,fp16`` read as lists) and
+    ``per_layer_formats`` options of a space, converted and type-checked."""
+    formats = options.get("formats")
+    if formats is not None:
+        formats = convert(formats, list[str], "space option formats")
+    return formats, convert(options.get("per_layer_formats", True), bool, "space option per_layer_formats")
 
 
 def check_options(space: str, options: dict[str, Any], allowed: Sequence[str]) -> None:

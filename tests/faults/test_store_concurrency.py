@@ -30,7 +30,7 @@ from moo_nas.strategy import Problem
 
 store, seed, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 objs = (make_objective("val_accuracy"), make_objective("model_bytes"))
-recipe = Recipe(epochs=1)
+recipe = Recipe(epochs=1, batch_size=256)  # the shortest real training
 e = TrainingEvaluator(EvaluatorSpec("digits-cnn", {}, "digits", {}, recipe, objs, needed_providers(objs, [])))
 pb = Problem(e.space, objs, e.task, recipe)
 from moo_nas.errors import UserError
