@@ -298,23 +298,44 @@ def experiment_runs(exp: Experiment, store: Store) -> list["StoredRun"]:
 
 
 def compare_experiment(exp: Experiment, store: Store) -> "Comparison":
-    """:func:`moo_nas.comparator.compare` of an experiment's runs; for ``kind = "table"`` the
-    table's true front is the reference (normalisation, IGD+, time to target)."""
+    """:func:`moo_nas.comparator.compare` of an experiment's runs.  For ``kind = "table"`` the
+    reference front comes from the very values the runs see: with ``lookup = "mean"`` (default)
+    the front of the seed-averaged table, with ``lookup = "per-seed"`` one front per run, that of
+    the rows a run with its seed looks up."""
     from .comparator import compare, nondominated
 
     runs = experiment_runs(exp, store)
     if exp.evaluator.get("kind") != "table":
         return compare(store, runs)
     table = build(exp)[1].table
-    points = table.points(exp.objectives)
-    label = (f"the true front of table {table.info.name}, all {len(table)} architectures "
-             f"and {table.n_rows()} recorded rows")
-    return compare(store, runs, reference=points[nondominated(points)], reference_label=label)
+
+    def front(t: Any) -> Any:
+        points = t.points(exp.objectives)
+        return points[nondominated(points)]
+
+    if exp.evaluator.get("lookup", "mean") == "per-seed":
+        fronts = {seed: front(table.seed_view(seed)) for seed in sorted({r.seed for r in runs})}
+        label = (f"per-seed true fronts of table {table.info.name}: for a run with seed s, the "
+                 f"front of the row a run with seed s looks up for each of its {len(table)} "
+                 "architectures (recorded training seed s where there is one)")
+        return compare(store, runs, reference_label=label,
+                       run_references={r.id: fronts[r.seed] for r in runs})
+    label = (f"the true front of table {table.info.name}, all {len(table)} architectures, each "
+             "with the values a run looks up (metrics averaged over the recorded training seeds)")
+    return compare(store, runs, reference=front(table), reference_label=label)
 
 
 def write_experiment_report(exp: Experiment, store: Store, wall_seconds: float | None = None) -> Path:
-    """Write the experiment's report folder (see :mod:`moo_nas.report`) from ``store``."""
+    """Write the experiment's report folder (see :mod:`moo_nas.report`) from ``store``.  An
+    experiment whose table evaluator lists ``devices`` is a cross-device study: its other
+    devices' searches are run (or resumed) here and the study report is written instead
+    (:func:`moo_nas.tabular.study.run_device_study`)."""
     from .report import write_report
+
+    if exp.evaluator.get("kind") == "table" and exp.evaluator.get("devices"):
+        from .tabular.study import run_device_study
+
+        return run_device_study(exp, store, wall_seconds)
 
     cmp = compare_experiment(exp, store)
     extra = ["", "## Setup", "",

@@ -19,6 +19,7 @@ COMMAND_MODULES: list[str] = [
     "moo_nas.cli.tabulate",
     "moo_nas.cli.hardware",
     "moo_nas.cli.surrogates",
+    "moo_nas.cli.devices",
 ]
 
 
