@@ -13,10 +13,16 @@ Keys there are six digits, digit i = operation code of edge i in the order
 :data:`OP_CODES` (checked: only ``edge_3_0`` connects input and output alone).
 
 Metrics provided: ``val_accuracy`` / ``val_error`` (fraction), ``latency_ms``, ``params``,
-``model_bytes`` (float32 weights, 4 B per parameter, modelled), ``train_time_s``.
+``model_bytes`` (float32 weights, 4 B per parameter, modelled), ``train_time_s``.  What is known
+of ``latency_ms``: it is NAS-Bench-201's recorded ``latency`` field as the package redistributes
+it, one value per architecture in seconds, the same for every training seed; neither the package
+nor its data says on which device or at which batch size it was measured.
 
-Per-device hardware tables in the HW-NAS-Bench layout can be merged from a JSON file, see
-:func:`load_hw_tables`.
+By default (``lookup = "mean"``) each architecture is one row whose metrics are the mean over its
+2-3 recorded training seeds, so a run and the true front it is scored against see the same
+values; ``lookup = "per-seed"`` keeps the recorded rows.  Per-device metrics join from device
+tables (:mod:`.devices`, e.g. the shipped ``help-nb201``) or a HW-NAS-Bench-layout JSON file
+(:func:`load_hw_tables`).
 """
 
 from __future__ import annotations

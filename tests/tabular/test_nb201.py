@@ -133,10 +133,12 @@ def test_hw_tables_with_arch_list_and_errors(tmp_path, setup):
     assert hw["444444"]["edgegpu_latency_ms"].value == pytest.approx(1.0)
     assert hw["000000"]["edgegpu_latency_ms"].value == pytest.approx(1.0 + 15624 / 1000)
     bad = tmp_path / "bad.json"
-    bad.write_text(json.dumps({"source": "x", "cifar10": {"edgegpu_speed": [0.0] * 15625}}))
+    bad.write_text(json.dumps({"source": "x", "archs": archs,
+                               "cifar10": {"edgegpu_speed": [0.0] * 15625}}))
     with pytest.raises(UserError, match="rename it"):
         nb201.load_hw_tables(bad)
-    bad.write_text(json.dumps({"source": "x", "cifar10": {"edgegpu_latency": [0.0] * 10}}))
+    bad.write_text(json.dumps({"source": "x", "archs": archs,
+                               "cifar10": {"edgegpu_latency": [0.0] * 10}}))
     with pytest.raises(UserError, match="15625 numbers"):
         nb201.load_hw_tables(bad)
     bad.write_text(json.dumps({"cifar10": {}}))

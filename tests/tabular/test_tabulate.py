@@ -45,8 +45,10 @@ def test_tabulate_trains_resumes_and_serves(tmp_path, capsys):
     with Store(store) as st:
         assert sum(len(st.evaluations(r.id)) for r in st.runs()) == 6
     objs = (make_objective("val_accuracy"), make_objective("model_bytes"))
-    space, ev = make_table_evaluator("digits-cnn", {}, objs, table=str(out))
+    space, ev = make_table_evaluator("digits-cnn", {}, objs, table=str(out), lookup="per-seed")
     assert len(ev.table) == 3 and ev.table.n_rows() == 6
+    _, mean = make_table_evaluator("digits-cnn", {}, objs, table=str(out))  # default: seed mean
+    assert len(mean.table) == mean.table.n_rows() == 3
     for seed, evals in first.items():
         for s in evals:
             e = ev.evaluate(space.make(s.genotype), seed)
