@@ -8,13 +8,19 @@ beyond the nadir, so the union front's extreme points still count); it is report
 results.  Hypervolume is computed exactly by moocore (2-D/3-D in O(n log n), 4-D HV4D+,
 recursive beyond).  IGD+ is measured against the union front in normalised space.
 
+Each run is scored against a *reference front*: by default the union front; for a tabular
+benchmark the table's true front (``reference``), or one front per run (``run_references``,
+e.g. the front of the rows a run with that seed sees).  ``RunSummary.hv_fraction`` = the run's
+hypervolume / its reference front's is what reports lead with: raw hypervolume with reference
+point 1.1 can reach 1.1^d for d objectives, so it means nothing without the reference's.
+
 Only evaluations with status ``ok`` that satisfy every bound count towards a front.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import moocore
 import numpy as np
@@ -90,6 +96,17 @@ class RunSummary:
     igd_plus: float = float("nan")
     curve_cost_hours: np.ndarray = field(default_factory=lambda: np.zeros(0))
     curve_hv: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    reference_hv: float = float("nan")
+
+    @property
+    def hv_fraction(self) -> float:
+        """Final hypervolume as a fraction of the run's reference front's hypervolume."""
+        return self.hypervolume / self.reference_hv if self.reference_hv > 0 else float("nan")
+
+    @property
+    def curve_fraction(self) -> np.ndarray:
+        """The HV-vs-cost curve as fractions of the reference hypervolume."""
+        return self.curve_hv / self.reference_hv if self.reference_hv > 0 else self.curve_hv * np.nan
 
     @property
     def cost_hours(self) -> float:
@@ -116,6 +133,15 @@ class Comparison:
 
     def by_strategy(self, name: str) -> list[RunSummary]:
         return [r for r in self.runs if r.run.strategy == name]
+
+    @property
+    def max_raw_hv(self) -> float:
+        """The largest raw hypervolume possible: ``ref`` ** (number of objectives)."""
+        return float(self.normalisation.ref ** len(self.objectives))
+
+    def reference_hvs(self) -> list[float]:
+        """The distinct reference hypervolumes runs are scored against (one unless per run)."""
+        return sorted({r.reference_hv for r in self.runs})
 
 
 def cost_label(evals: Sequence[Evaluation]) -> str:
@@ -146,11 +172,13 @@ def hv_curve(evals: Sequence[Evaluation], objectives: Sequence[Objective],
 
 
 def compare(store: Store, runs: Sequence[StoredRun], ref: float = REF,
-            reference: np.ndarray | None = None, reference_label: str | None = None) -> Comparison:
+            reference: np.ndarray | None = None, reference_label: str | None = None,
+            run_references: Mapping[int, np.ndarray] | None = None) -> Comparison:
     """Compute fronts, normalisation, hypervolume, IGD+ and HV-vs-cost curves for runs that
     share the same objectives.  ``reference`` (minimisation-form points, e.g. a tabular
     benchmark's true front, described by ``reference_label``) joins the union front that
-    normalisation, IGD+ and the time-to-target statistics use."""
+    normalisation and IGD+ use, and is every run's reference front; ``run_references`` (run id
+    -> points) gives each run its own reference front instead (they join the union too)."""
     if not runs:
         from .errors import UserError
 
@@ -172,18 +200,24 @@ def compare(store: Store, runs: Sequence[StoredRun], ref: float = REF,
     union = np.vstack([s.front for s in summaries]) if summaries else np.zeros((0, len(objectives)))
     if reference is not None and len(reference):
         union = np.vstack([union, np.asarray(reference, dtype=float).reshape(-1, len(objectives))])
+    for pts in (run_references or {}).values():
+        union = np.vstack([union, np.asarray(pts, dtype=float).reshape(-1, len(objectives))])
     union = union[nondominated(union)] if len(union) else union
     if len(union):
         norm = Normalisation(union.min(axis=0), union.max(axis=0), ref)
     else:
         norm = Normalisation(np.zeros(len(objectives)), np.ones(len(objectives)), ref)
     zu = norm.apply(union) if len(union) else union
+    union_hv = norm.hypervolume(union)
+    ref_hv = {rid: norm.hypervolume(np.asarray(p, dtype=float).reshape(-1, len(objectives)))
+              for rid, p in (run_references or {}).items()}
     for s in summaries:
         s.hypervolume = norm.hypervolume(s.front)
+        s.reference_hv = ref_hv.get(s.run.id, union_hv)
         if len(s.front) and len(zu):
             s.igd_plus = float(moocore.igd_plus(norm.apply(s.front), ref=np.array(zu, copy=True)))
         s.curve_cost_hours, s.curve_hv = hv_curve(s.evaluations, objectives, norm)
     cmp = Comparison(objectives, summaries, norm, union, cost_label(all_evals))
-    if reference is not None and len(reference):
+    if (reference is not None and len(reference)) or run_references:
         cmp.reference_label = reference_label or "a supplied reference front joined with the runs' fronts"
     return cmp

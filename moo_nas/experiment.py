@@ -466,6 +466,10 @@ def run_experiment(exp: Experiment, progress: bool = True, write: bool = True) -
     finally:
         bar.close()
     wall = time.perf_counter() - t0
+    if is_device_study(exp):  # the other devices' searches, then the study report
+        from .tabular.study import run_device_study
+
+        return run_device_study(exp, store, wall, write)
     if write:
         return write_experiment_report(exp, store, wall)
     return exp.report
@@ -476,18 +480,36 @@ def experiment_runs(exp: Experiment, store: Store) -> list["StoredRun"]:
 
 
 def compare_experiment(exp: Experiment, store: Store) -> "Comparison":
-    """:func:`moo_nas.comparator.compare` of an experiment's runs; for ``kind = "table"`` the
-    table's true front is the reference (normalisation, IGD+, time to target)."""
+    """:func:`moo_nas.comparator.compare` of an experiment's runs.  For ``kind = "table"`` the
+    reference front comes from the very values the runs see: with ``lookup = "mean"`` (default)
+    the front of the seed-averaged table, with ``lookup = "per-seed"`` one front per run, that of
+    the rows a run with its seed looks up."""
     from .comparator import compare, nondominated
 
     runs = experiment_runs(exp, store)
     if exp.evaluator.get("kind") != "table":
         return compare(store, runs)
     table = exp.built()[1].table  # type: ignore[attr-defined]
-    points = table.points(exp.objectives)
-    label = (f"the true front of table {table.info.name}, all {len(table)} architectures "
-             f"and {table.n_rows()} recorded rows")
-    return compare(store, runs, reference=points[nondominated(points)], reference_label=label)
+
+    def front(t: Any) -> Any:
+        points = t.points(exp.objectives)
+        return points[nondominated(points)]
+
+    if exp.evaluator.get("lookup", "mean") == "per-seed":
+        fronts = {seed: front(table.seed_view(seed)) for seed in sorted({r.seed for r in runs})}
+        label = (f"per-seed true fronts of table {table.info.name}: for a run with seed s, the "
+                 f"front of the row a run with seed s looks up for each of its {len(table)} "
+                 "architectures (recorded training seed s where there is one)")
+        return compare(store, runs, reference_label=label,
+                       run_references={r.id: fronts[r.seed] for r in runs})
+    label = (f"the true front of table {table.info.name}, all {len(table)} architectures, each "
+             "with the values a run looks up (metrics averaged over the recorded training seeds)")
+    return compare(store, runs, reference=front(table), reference_label=label)
+
+
+def is_device_study(exp: Experiment) -> bool:
+    """True for a cross-device study: a table experiment whose evaluator lists ``devices``."""
+    return exp.evaluator.get("kind") == "table" and bool(exp.evaluator.get("devices"))
 
 
 def write_experiment_report(exp: Experiment, store: Store, wall_seconds: float | None = None) -> Path:

@@ -2,7 +2,8 @@
 
 Files written to the report folder:
 
-``README.md``        hypervolume / IGD+ per strategy (mean ± std over seeds), per-run table,
+``README.md``        hypervolume as a fraction of the reference front's (HV / ref), raw
+                     hypervolume and IGD+ per strategy (mean ± std over seeds), per-run table,
                      normalisation and reference point, where every metric came from;
 ``fronts.csv``       the final Pareto front of every run, genotype and metrics;
 ``fronts.png``       the fronts projected on (first objective, each other objective);
@@ -149,14 +150,15 @@ def plot_hardware_fronts(cmp: Comparison, path: Path) -> bool:
 
 
 def strategy_curves(runs: Sequence[RunSummary], grid: np.ndarray) -> np.ndarray:
-    """HV of each run interpolated (step-wise) on a common cost grid: shape (runs, grid)."""
+    """HV / reference HV of each run, interpolated (step-wise) on a common cost grid:
+    shape (runs, grid)."""
     out = []
     for r in runs:
         if len(r.curve_cost_hours) == 0:
             out.append(np.zeros_like(grid))
             continue
         idx = np.searchsorted(r.curve_cost_hours, grid, side="right") - 1
-        vals = np.where(idx >= 0, r.curve_hv[np.clip(idx, 0, None)], 0.0)
+        vals = np.where(idx >= 0, r.curve_fraction[np.clip(idx, 0, None)], 0.0)
         out.append(vals)
     return np.array(out)
 
@@ -174,8 +176,9 @@ def plot_hv_vs_cost(cmp: Comparison, path: Path) -> None:
         m = grid <= end
         ax.plot(grid[m], curves.mean(axis=0)[m], color=colors[name], label=f"{name} (n={len(runs)})")
         ax.fill_between(grid[m], curves.min(axis=0)[m], curves.max(axis=0)[m], color=colors[name], alpha=0.15)
+    ax.axhline(1.0, color="grey", linewidth=0.8)
     ax.set_xlabel(f"cumulative search cost, {cmp.cost_label}")
-    ax.set_ylabel("hypervolume (normalised)")
+    ax.set_ylabel("HV / reference front's HV")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     ax.set_title("Hypervolume vs search cost (mean, min–max over seeds)")
@@ -195,24 +198,28 @@ def markdown(cmp: Comparison, title: str, extra: Sequence[str] = (), stats: Sequ
     lines.append("")
     lines.append(f"Search cost unit: {cmp.cost_label}.")
     lines.append("")
-    lines.append("| strategy | runs | hypervolume (mean ± std) | IGD+ (mean ± std) | evaluations / run | feasible / run | search cost / run [h] |")
-    lines.append("|---|---|---|---|---|---|---|")
+    lines.append(_hv_sentence(cmp))
+    lines.append("")
+    lines.append("| strategy | runs | HV / ref (mean ± std) | raw HV (mean ± std) | IGD+ (mean ± std) | evaluations / run | feasible / run | search cost / run [h] |")
+    lines.append("|---|---|---|---|---|---|---|---|")
     for name in cmp.strategies():
         rs = cmp.by_strategy(name)
         lines.append(
-            f"| {name} | {len(rs)} | {_mean_std([r.hypervolume for r in rs])} | "
+            f"| {name} | {len(rs)} | {_mean_std([r.hv_fraction for r in rs])} | "
+            f"{_mean_std([r.hypervolume for r in rs])} | "
             f"{_mean_std([r.igd_plus for r in rs])} | {np.mean([len(r.evaluations) for r in rs]):.1f} | "
             f"{np.mean([r.n_feasible for r in rs]):.1f} | {np.mean([r.cost_hours for r in rs]):.4f} |")
     lines += list(stats)
     lines.append("")
     lines.append("## Runs")
     lines.append("")
-    lines.append("| run | strategy | seed | hypervolume | IGD+ | front size | evaluations | cached | cost [h] | best " + o[0].name + " |")
-    lines.append("|---|---|---|---|---|---|---|---|---|---|")
+    lines.append("| run | strategy | seed | HV / ref | raw HV | IGD+ | front size | evaluations | cached | cost [h] | best " + o[0].name + " |")
+    lines.append("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in cmp.runs:
         best = [e.value(o[0].name) for e in r.front_evals]
         b = (max(best) if o[0].direction == "max" else min(best)) if best else float("nan")
-        lines.append(f"| {r.run.id} | {r.run.strategy} | {r.run.seed} | {r.hypervolume:.4f} | {r.igd_plus:.4f} | "
+        lines.append(f"| {r.run.id} | {r.run.strategy} | {r.run.seed} | {r.hv_fraction:.4f} | "
+                     f"{r.hypervolume:.4f} | {r.igd_plus:.4f} | "
                      f"{len(r.front)} | {len(r.evaluations)} | {sum(e.cached for e in r.evaluations)} | "
                      f"{r.cost_hours:.4f} | {b:.4f} |")
     stats_lines = [f"- {r.run.strategy} seed {r.run.seed}: " + ", ".join(f"{k} = {_fmt(v)}" for k, v in r.run.stats.items())
@@ -236,26 +243,44 @@ def markdown(cmp: Comparison, title: str, extra: Sequence[str] = (), stats: Sequ
     return "\n".join(lines) + "\n"
 
 
+def _hv_sentence(cmp: Comparison) -> str:
+    refs = cmp.reference_hvs()
+    ref_text = (f"{refs[0]:.6g}" if len(refs) == 1
+                else f"{min(refs):.6g} … {max(refs):.6g}, one per run")
+    d = len(cmp.objectives)
+    return (f"**HV / ref** is a run's hypervolume divided by its reference front's ({cmp.reference_label}); "
+            f"1 means the run found a front as good as the reference. **Raw HV** is measured after "
+            f"normalising each objective to [0, 1] with the reference point at {cmp.normalisation.ref} "
+            f"in each, so with d = {d} objectives it can reach up to {cmp.normalisation.ref}^{d} = "
+            f"{cmp.max_raw_hv:.4g}; the reference front's raw HV is {ref_text}.")
+
+
 def statistics_lines(cmp: Comparison, folder: Path) -> list[str]:
-    """The statistics section over seeds (and ``hv_bands.png``), relative to the reference front
-    of ``cmp`` (its union front: the runs' fronts, joined with a true front when one was given)."""
-    curves = {name: [(r.curve_cost_hours, r.curve_hv) for r in cmp.by_strategy(name)
-                     if len(r.curve_cost_hours)] for name in cmp.strategies()}
-    curves = {k: v for k, v in curves.items() if v}
-    if not curves or not len(cmp.union_front):
+    """The statistics section over seeds (and ``hv_bands.png``): every run's hypervolume as a
+    fraction of its reference front's (the table's true front when one was given, one per seed
+    for per-seed lookups, else the union of the runs' fronts)."""
+    runs = {name: [r for r in cmp.by_strategy(name) if len(r.curve_cost_hours)]
+            for name in cmp.strategies()}
+    runs = {k: v for k, v in runs.items() if v}
+    if not runs or not len(cmp.union_front) or not all(r.reference_hv > 0 for r in cmp.runs):
         return []
-    final = {name: [r.hypervolume for r in cmp.by_strategy(name)] for name in curves}
-    ref_hv = cmp.normalisation.hypervolume(cmp.union_front)
+    curves = {k: [(r.curve_cost_hours, r.curve_fraction) for r in v] for k, v in runs.items()}
+    final = {k: [r.hv_fraction for r in cmp.by_strategy(k)] for k in runs}
     unit = cmp.cost_label.split(" (")[0]
     grid = S.cost_grid([c for cs in curves.values() for c in cs], n=300, upto="longest")
-    S.plot_bands(S.hv_cost_bands(curves, grid), folder / "hv_bands.png", reference_hv=ref_hv,
-                 xlabel=f"cumulative search cost ({unit})", ylabel="hypervolume (normalised)")
-    intro = (f"Reference front: {cmp.reference_label} ({len(cmp.union_front)} points, "
-             f"normalised HV = {ref_hv:.6g}). Time to target = cumulative search cost at which a "
-             "run's front first reaches the given fraction of that hypervolume; curves with 95 % "
+    S.plot_bands(S.hv_cost_bands(curves, grid), folder / "hv_bands.png", reference_hv=1.0,
+                 xlabel=f"cumulative search cost ({unit})", ylabel="HV / reference front's HV")
+    refs = cmp.reference_hvs()
+    ref_text = (f"raw HV = {refs[0]:.6g}" if len(refs) == 1
+                else f"one per run, raw HV {min(refs):.6g} … {max(refs):.6g}")
+    intro = (f"Reference front: {cmp.reference_label} ({len(cmp.union_front)} points in the union, "
+             f"{ref_text}). Time to target = cumulative search cost at which a run's front first "
+             "reaches the given fraction of its reference hypervolume; curves with 95 % "
              "bootstrap bands of the mean over seeds: `hv_bands.png`.")
-    title, blank, *rest = S.markdown_section(final, curves, ref_hv, cost_unit=unit,
-                                             title="Statistics over seeds").splitlines()
+    title, blank, *rest = S.markdown_section(final, curves, 1.0, cost_unit=unit,
+                                             title="Statistics over seeds",
+                                             reference_note="fractions of each run's reference "
+                                                            "hypervolume").splitlines()
     return ["", title, blank, intro, ""] + rest
 
 

@@ -223,14 +223,16 @@ def _fmt(x: float, digits: int = 3) -> str:
 def markdown_section(final_hv: Mapping[str, Sequence[float]], curves: Mapping[str, Sequence[Curve]],
                      reference_hv: float, cost_unit: str = "GPU-hours",
                      fractions: Sequence[float] = (0.95, 0.99), alpha: float = 0.05,
-                     title: str = "Statistical comparison") -> str:
+                     title: str = "Statistical comparison", reference_note: str | None = None) -> str:
     """A Markdown section: final-HV summary per strategy, time-to-target per fraction of
-    ``reference_hv`` (cost in ``cost_unit``, the unit of the curves' cost arrays), and the
+    ``reference_hv`` (cost in ``cost_unit``, the unit of the curves' cost arrays; values that are
+    already fractions are given with ``reference_hv = 1`` and a ``reference_note``), and the
     pairwise Mann-Whitney U tests (Holm-corrected), ending with a sentence per target saying
     which strategy is fastest and which differences are significant at ``alpha``."""
     lines = [f"## {title}", ""]
     n = {k: len(v) for k, v in final_hv.items()}
-    lines += [f"Hypervolume relative to the reference front (HV = {reference_hv:.6g}); "
+    note = reference_note or f"HV = {reference_hv:.6g}"
+    lines += [f"Hypervolume relative to the reference front ({note}); "
               f"seeds per strategy: {', '.join(f'{k} {v}' for k, v in n.items())}.", "",
               "| strategy | mean HV / ref | std | median | IQR |", "|---|---|---|---|---|"]
     summ = summarize({k: np.asarray(v, float) / reference_hv for k, v in final_hv.items()})

@@ -28,6 +28,9 @@ def test_golden_hypervolume_and_igd_plus(tmp_store):
     a, b = cmp.runs
     assert a.hypervolume == pytest.approx(0.21)
     assert b.hypervolume == pytest.approx(0.36)
+    # union front (0,1), (0.5,0.5), (1,0): 1.21 - 1 + 0.25 = 0.46
+    assert a.reference_hv == b.reference_hv == pytest.approx(0.46)
+    assert b.hv_fraction == pytest.approx(0.36 / 0.46)
     assert len(b.front) == 1  # (0.9, 0.9) is dominated
     # IGD+ (dominance-aware distance from each union point to the run's front, averaged):
     # A misses (0.5, 0.5) by 0.5; B misses (0, 1) and (1, 0) by 0.5 each
@@ -38,6 +41,16 @@ def test_golden_hypervolume_and_igd_plus(tmp_store):
     assert a.curve_hv[-1] == pytest.approx(a.hypervolume)
     assert a.curve_cost_hours[-1] == pytest.approx(2.0)
     assert np.all(np.diff(a.curve_hv) >= 0)
+
+
+def test_run_references_score_each_run_against_its_own_front(tmp_store):
+    ra = _run(tmp_store, "A", 0, [(0.5, 0.5)])
+    rb = _run(tmp_store, "A", 1, [(0.5, 0.5)])
+    refs = {ra: np.array([[0.5, 0.5]]), rb: np.array([[0.0, 1.0], [1.0, 0.0]])}
+    cmp = compare(tmp_store, tmp_store.runs(), run_references=refs)
+    a, b = cmp.runs
+    assert a.hv_fraction == pytest.approx(1.0)
+    assert b.hv_fraction == pytest.approx(0.36 / 0.21) and a.reference_hv != b.reference_hv
 
 
 def test_failed_and_infeasible_points_do_not_count(tmp_store):
@@ -63,6 +76,7 @@ def test_report_files(tmp_store, tmp_path):
     out = write_report(compare(tmp_store, tmp_store.runs()), tmp_path / "rep", "t")
     text = (out / "README.md").read_text()
     assert "| A | 2 |" in text and "reference point at 1.1" in text
+    assert "it can reach up to 1.1^2 = 1.21" in text and "**HV / ref**" in text
     for f in ("fronts.csv", "fronts.png", "hv_vs_cost.png"):
         assert (out / f).stat().st_size > 100
     rows = (out / "fronts.csv").read_text().strip().splitlines()

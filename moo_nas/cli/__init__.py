@@ -23,6 +23,7 @@ COMMAND_MODULES: list[str] = [
     "moo_nas.cli.hardware",
     "surrogates.cli",
     "moo_nas.cli.byo",
+    "moo_nas.cli.devices",
 ]
 
 

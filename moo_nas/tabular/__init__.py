@@ -5,6 +5,8 @@
 * :mod:`.nb201` – NAS-Bench-201 (space ``nb201``, tables for CIFAR-10/100, ImageNet16-120,
   optional HW-NAS-Bench-layout device tables).
 * :mod:`.sampling` – exhaustive and stratified genotype lists for ``moo-nas tabulate``.
+* :mod:`.devices`, :mod:`.importers` – per-device NB201 tables (HELP, HW-NAS-Bench, CSV) and the
+  shipped HELP table; :mod:`.transfer` and :mod:`.study` – the cross-device study.
 
 :func:`make_table_evaluator` is what an experiment's ``[evaluator] kind = "table"`` section
 calls.
@@ -20,28 +22,38 @@ from ..objectives import Objective
 from ..space import SearchSpace
 from ..spaces import make_space
 from . import nb201
+from .devices import SHIPPED
 from .table import Table, TableEvaluator, TableInfo, TableRow
 
 
 __all__ = ["Table", "TableEvaluator", "TableInfo", "TableRow", "make_table_evaluator", "load"]
 
-OPTIONS = ("table", "dataset", "hw_tables")
+OPTIONS = ("table", "dataset", "hw_tables", "device_tables", "devices", "lookup",
+           "drop_disconnected")
+NB201_ONLY = ("dataset", "hw_tables", "device_tables", "devices", "drop_disconnected")
 
 
 def load(table: str, dataset: str | None = None, hw_tables: str | Path | None = None,
-         base_dir: str | Path | None = None) -> tuple[SearchSpace, Table]:
+         base_dir: str | Path | None = None, *, device_tables: Sequence[str] = (),
+         lookup: str = "per-seed", drop_disconnected: bool = False) -> tuple[SearchSpace, Table]:
     """The space and table named by ``table``: ``"nb201"`` (with ``dataset`` and optional
-    ``hw_tables``) or the path of a table file written by ``moo-nas tabulate`` (relative paths
-    are taken from ``base_dir``, the experiment file's folder)."""
+    ``hw_tables`` / ``device_tables``) or the path of a table file written by ``moo-nas
+    tabulate`` (relative paths are taken from ``base_dir``, the experiment file's folder).
+    ``lookup = "mean"`` averages every architecture's rows over its recorded seeds."""
     base = Path(base_dir) if base_dir is not None else Path.cwd()
+    if lookup not in nb201.LOOKUPS:
+        raise UserError(f"lookup must be one of {', '.join(nb201.LOOKUPS)}, not {lookup!r}.")
     if table == "nb201":
         ds = dataset or "cifar10"
         hw = None if hw_tables is None else (base / hw_tables)
-        return nb201.make_space(ds), nb201.load_table(ds, hw)
-    if dataset is not None or hw_tables is not None:
-        raise UserError("the options dataset and hw_tables apply to table = \"nb201\" only; "
-                        "remove them for a table file.")
+        devs = [t if t in SHIPPED else str(base / t) for t in device_tables]
+        return nb201.make_space(ds), nb201.load_table(ds, hw, devs, lookup, drop_disconnected)
+    if dataset is not None or hw_tables is not None or device_tables or drop_disconnected:
+        raise UserError("the options dataset, hw_tables, device_tables and drop_disconnected "
+                        "apply to table = \"nb201\" only; remove them for a table file.")
     t = Table.load(base / table)
+    if lookup == "mean":
+        t = t.mean_over_seeds()
     cfg = t.info.space_config
     opts = dict(cfg.get("options", {}))
     space = make_space(t.info.space, cfg.get("input_shape", (1,)), cfg.get("num_classes", 1), **opts)
@@ -69,7 +81,13 @@ def make_table_evaluator(space: str, space_options: Mapping[str, Any] | None = N
         table file written by ``moo-nas tabulate``; default ``"nb201"`` when the space is
         ``nb201``), ``dataset`` (nb201: ``cifar10`` default, ``cifar100``, ``imagenet``),
         ``hw_tables`` (nb201: JSON file of per-device tables, see
-        :func:`moo_nas.tabular.nb201.load_hw_tables`).
+        :func:`moo_nas.tabular.nb201.load_hw_tables`), ``device_tables`` (nb201: a list of
+        device tables from ``moo-nas devices import``, or ``"help-nb201"``, the shipped one),
+        ``devices`` (a cross-device study, see :mod:`moo_nas.tabular.study`), ``lookup``
+        (``"mean"``, the default: every metric averaged over the recorded training seeds, so
+        runs and the true front see the same values; ``"per-seed"``: a run with seed s sees
+        seed s's rows and is scored against the front of those rows) and ``drop_disconnected``
+        (nb201: cells with no input-output path are ``infeasible``).
 
     Returns
     -------
@@ -95,10 +113,23 @@ def make_table_evaluator(space: str, space_options: Mapping[str, Any] | None = N
             opts["dataset"] = ds
     if not isinstance(opts.get("table"), str):
         raise UserError("a table evaluator needs table = \"nb201\" or the path of a table file.")
-    sp, table = load(opts["table"], opts.get("dataset"), opts.get("hw_tables"), base_dir)
+    devs = opts.get("device_tables", [])
+    devs = [devs] if isinstance(devs, str) else devs
+    if not isinstance(devs, list) or not all(isinstance(t, str) for t in devs):
+        raise UserError("device_tables must be a table file or a list of them (e.g. "
+                        "[\"help-nb201\"]).")
+    if not isinstance(opts.get("drop_disconnected", False), bool):
+        raise UserError("drop_disconnected must be true or false.")
+    sp, table = load(opts["table"], opts.get("dataset"), opts.get("hw_tables"), base_dir,
+                     device_tables=devs, lookup=opts.get("lookup", "mean"),
+                     drop_disconnected=opts.get("drop_disconnected", False))
     if sp.name != space:
         raise UserError(f"table {table.info.name!r} holds space {sp.name!r}, but the experiment's "
                         f"space is {space!r}; set [space] name = \"{sp.name}\".")
+    if "devices" in opts:
+        from .study import check_study_objectives
+
+        check_study_objectives(table, opts["devices"], objectives)
     have = set(table.metric_names())
     missing = [o.name for o in objectives if o.name not in have]
     if missing:

