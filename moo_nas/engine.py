@@ -210,14 +210,19 @@ class SearchRun:
         self.progress = progress
         self.ev_conf = evaluator.config()
         self.strategy = self.cls.create(problem, self.seed, self.options)  # bad options: before the store
-        self.signature = _sha([experiment, self.cls.name, self.options, self.seed, self.space.config(),
-                               self.ev_conf, [o.__dict__ for o in problem.objectives]])
+        identity = [experiment, self.cls.name, self.options, self.seed, self.space.config(),
+                    self.ev_conf, [o.__dict__ for o in problem.objectives]]
+        if self.executor.workers > 1:  # N workers make another run (results arrive in another order)
+            identity.append({"workers": self.executor.workers, "executor": self.executor.name})
+        self.signature = _sha(identity)
         self.shared_keys = list(evaluator.shared_measurement_keys())
         self.call = _Evaluate(evaluator, self.seed)
         # state rebuilt by replay and advanced by the search
         self.run_id = 0
         self.results: dict[int, Evaluation] = {}   # seq -> evaluation, as recorded
         self.asked: dict[int, Genotype] = {}       # seq -> genotype, every ask so far
+        self.ask_clock: dict[int, float] = {}      # seq -> the run's clock when it was asked
+        self.last_clock = 0.0
         self.told: set[int] = set()
         self.first: dict[str, Evaluation] = {}     # genotype key -> its first evaluation in the run
         self.next_seq = 0
@@ -281,6 +286,7 @@ class SearchRun:
                                     f"proposed {len(batch)} genotypes where it had proposed "
                                     f"{len(stored)}; use a new store or experiment name.")
                 self.asked.update(zip(e.seqs, stored))
+                self.ask_clock.update((seq, e.clock) for seq in e.seqs)
                 self.next_seq = max(self.next_seq, max(e.seqs) + 1)
             else:
                 missing = [s for s in e.seqs if s not in self.results]
@@ -288,6 +294,7 @@ class SearchRun:
                     raise UserError(f"store {self.store.path} is inconsistent: run {self.run_id} told "
                                     f"results {missing} that it does not hold; use a new store.")
                 self._tell(list(e.seqs), record=False)
+            self.last_clock = max(self.last_clock, e.clock)
         for seq in sorted(self.results):  # results of the batch in flight count towards the budget
             if seq not in self.told:
                 self._remember(self.results[seq])
@@ -295,6 +302,7 @@ class SearchRun:
     # ------------------------------------------------------------------ the four steps
     def propose(self, n: int) -> list[int]:
         """Ask the strategy for up to ``n`` genotypes; record the ask; return their seqs."""
+        self.strategy.pending = tuple(self.asked[s] for s in sorted(self.asked) if s not in self.told)
         t0 = time.perf_counter()
         batch = self.strategy.ask(n)
         t_ask = time.perf_counter() - t0
@@ -303,8 +311,10 @@ class SearchRun:
         seqs = list(range(self.next_seq, self.next_seq + len(batch)))
         self.next_seq += len(batch)
         self.asked.update(zip(seqs, batch))
+        clock = self.executor.clock()
+        self.ask_clock.update((s, clock) for s in seqs)
         self._share = (t_ask + self.tell_seconds) / len(batch)
-        self.writer.event(Event("ask", tuple(seqs), tuple(g.to_dict() for g in batch), n))
+        self.writer.event(Event("ask", tuple(seqs), tuple(g.to_dict() for g in batch), n, clock))
         return seqs
 
     def cache_key(self, seq: int, genotype: Genotype, warm: Any) -> str:
@@ -334,14 +344,33 @@ class SearchRun:
                             genotype=genotype.to_dict(), cache_key=ck, strategy_s=share,
                             cost_s=prior.work_s + share, wall_s=0.0, cached=True)
 
-    def dispatch(self, work: Sequence[tuple[int, Genotype, str, Any]]) -> Iterator[Evaluation]:
+    def dispatch(self, work: Sequence[tuple[int, Genotype, str, Any]],
+                 occupied: Sequence[Evaluation] = ()) -> Iterator[Evaluation]:
         """Evaluate ``(seq, genotype, cache key, warm-start weights)`` items on the executor;
-        yield each result, placed in the run, as it finishes."""
-        items = [(g, self._known(g), warm) for _, g, _, warm in work]
-        for j, ev in self.executor.map_unordered(self.call, items):
-            seq, g, ck, _ = work[j]
-            yield ev.placed(run_id=self.run_id, seq=seq, cache_key=ck, strategy_s=self._share,
-                            cost_s=ev.work_s + self._share, cached=False)
+        yield each result, placed in the run, as it finishes.  ``occupied``: stored results of
+        the same batch (a resumed run), which hold a simulated worker for their recorded time
+        so the simulated clock advances exactly as it did (nothing is evaluated for them)."""
+        order = sorted([(s, "work", w) for w in work for s in [w[0]]]
+                       + [(e.seq, "stored", e) for e in occupied], key=lambda x: x[0])
+        tickets: dict[int, tuple[int, str, Any]] = {}
+        for seq, kind, payload in order:
+            if kind == "work":
+                _, g, ck, warm = payload
+                tickets[self.executor.submit(self.call, (g, self._known(g), warm))] = (seq, ck, None)
+            else:
+                t = self.executor.occupy(payload)
+                if t is not None:
+                    tickets[t] = (seq, "", payload)
+        try:
+            while tickets:
+                ticket, ev = self.executor.wait_any()
+                seq, ck, stored = tickets.pop(ticket)
+                if stored is None:
+                    yield ev.placed(run_id=self.run_id, seq=seq, cache_key=ck, strategy_s=self._share,
+                                    cost_s=ev.work_s + self._share, cached=False)
+        finally:
+            if tickets:
+                self.executor.cancel()
 
     def tell(self, seqs: list[int]) -> None:
         """Give the results of ``seqs`` to the strategy, in that order; record the tell."""
@@ -359,6 +388,7 @@ class SearchRun:
         self.first.setdefault(ev.genotype_key, ev)
 
     def _record(self, ev: Evaluation) -> None:
+        ev.clock_s = self.executor.clock()
         new = ev.genotype_key not in self.first
         self.results[ev.seq] = ev
         self._remember(ev)
@@ -378,9 +408,9 @@ class SearchRun:
         self.tell_seconds = time.perf_counter() - t0
         self.told.update(seqs)
         if record:
-            self.writer.event(Event("tell", tuple(seqs)))
+            self.writer.event(Event("tell", tuple(seqs), clock=self.executor.clock()))
 
-    def complete(self, seqs: Sequence[int]) -> bool:
+    def complete(self, seqs: Sequence[int], resumed: bool = False) -> bool:
         """Give every seq of an asked batch a recorded result, in order: reuse what can be
         reused, evaluate the rest (recorded as they finish; a genotype asked twice in one batch
         is evaluated once).  Stops before the first seq that would exceed the evaluation
@@ -388,6 +418,8 @@ class SearchRun:
         finishes it exactly as an uninterrupted run would have.  True when all have results."""
         allowed = self.budget.remaining_evaluations(self.distinct)
         work, repeats, in_batch = [], [], set()
+        occupied = [self.results[s] for s in seqs if resumed and s in self.results
+                    and not self.results[s].cached]
         complete = True
         for s in seqs:
             if s in self.results:
@@ -409,7 +441,7 @@ class SearchRun:
             else:
                 in_batch.add(g.key)
                 work.append((s, g, ck, warm))
-        for ev in self.dispatch(work):
+        for ev in self.dispatch(work, occupied):
             self._record(ev)
             if self.heartbeat.lost.is_set():
                 raise UserError(f"run {self.run_id} was taken over by another process; this one stops.")
@@ -430,8 +462,9 @@ class SearchRun:
         budget ends or the strategy has nothing new to propose."""
         self._share = 0.0
         pending = sorted(s for s in self.asked if s not in self.told)
+        self.executor.set_clock(self.ask_clock[pending[0]] if pending else self.last_clock)
         if pending:
-            if not self.complete(pending):
+            if not self.complete(pending, resumed=True):
                 return
             self.tell(pending)
         while True:
@@ -452,13 +485,88 @@ class SearchRun:
                                     f"{MAX_STALE_ASKS} asks in a row")
                 break
 
+    def search_async(self) -> None:
+        """Keep ``workers`` evaluations in flight: ask for one genotype whenever a worker is
+        free, tell each result the moment it arrives (the order is recorded, so a resumed run
+        replays it).  A genotype asked while its first evaluation is in flight waits for it."""
+        self._share = 0.0
+        flight: dict[int, int] = {}                # ticket -> seq
+        flight_keys: dict[str, int] = {}           # genotype key in flight -> its seq
+        waiting: dict[str, list[tuple[int, str]]] = {}
+        pending = sorted(s for s in self.asked if s not in self.told)
+        untold = [s for s in pending if s in self.results]  # stored, not told when it stopped
+        self.executor.set_clock(max([self.last_clock] + [self.results[s].clock_s for s in untold]))
+        for s in untold:
+            self.tell([s])
+        for s in pending:  # evaluations in flight when it stopped restart where they started
+            if s not in self.results:
+                self._start(s, flight, flight_keys, waiting, at=self.ask_clock.get(s))
+        asking = True
+        while True:
+            while asking and len(flight) < self.executor.workers:
+                left = self.budget.remaining_evaluations(self.distinct + len(flight_keys))
+                if ((left is not None and left <= 0) or self.strategy.finished()
+                        or self.budget.exhausted(self.distinct, time.perf_counter() - self.t_start,
+                                                 self.cost_s)):
+                    asking = False
+                    break
+                before = self.distinct + len(flight_keys)
+                seqs = self.propose(1)
+                if not seqs:
+                    asking = False
+                    break
+                for s in seqs:
+                    self._start(s, flight, flight_keys, waiting)
+                self.stale_asks = 0 if self.distinct + len(flight_keys) > before else self.stale_asks + 1
+                if self.stale_asks >= MAX_STALE_ASKS:
+                    self.stop_reason = (f"the strategy proposed only genotypes already evaluated for "
+                                        f"{MAX_STALE_ASKS} asks in a row")
+                    asking = False
+            if not flight:
+                break
+            ticket, ev = self.executor.wait_any()
+            s = flight.pop(ticket)
+            g = self.asked[s]
+            flight_keys.pop(g.key, None)
+            ck = self.cache_key(s, g, None)
+            self._record(ev.placed(run_id=self.run_id, seq=s, cache_key=ck, strategy_s=self._share,
+                                   cost_s=ev.work_s + self._share, cached=False))
+            self.tell([s])
+            for r, rck in waiting.pop(g.key, []):
+                repeat = self.reuse(r, g, rck)
+                assert repeat is not None
+                self._record(repeat)
+                self.tell([r])
+            if self.heartbeat.lost.is_set():
+                raise UserError(f"run {self.run_id} was taken over by another process; this one stops.")
+
+    def _start(self, s: int, flight: dict[int, int], flight_keys: dict[str, int],
+               waiting: dict[str, list[tuple[int, str]]], at: float | None = None) -> None:
+        """Answer seq ``s`` at once (a repeat or a cached result: recorded and told) or put its
+        evaluation in flight."""
+        g = self.asked[s]
+        ck = self.cache_key(s, g, None)
+        if g.key in flight_keys:
+            waiting.setdefault(g.key, []).append((s, ck))
+            return
+        ev = self.reuse(s, g, ck)
+        if ev is not None:
+            self._record(ev)
+            self.tell([s])
+            return
+        flight[self.executor.submit(self.call, (g, self._known(g), None), at=at)] = s
+        flight_keys[g.key] = s
+
     def run(self) -> RunResult:
         """Open, search and close; the run is released as ``finished`` or ``interrupted``
         (every completed evaluation stays stored either way)."""
         self.open()
         status = "interrupted"
         try:
-            self.search()
+            if self.strategy.asynchronous and self.executor.workers > 1:
+                self.search_async()
+            else:
+                self.search()
             status = "finished"
         finally:
             try:

@@ -12,10 +12,9 @@ reason, and the search goes on.  An exception raised *inside* the evaluation is 
 fault: it propagates as it would with the local executor (a
 :class:`~moo_nas.errors.UserError` keeps its one-sentence message).
 
-Asynchrony: results come back in completion order and are stored one by one, so a slow
-evaluation never holds back the storing of faster ones; the engine tells the strategy once the
-batch it asked for is complete (strategies that want results one at a time use a batch of 1 and
-get one task in flight per ask).
+Asynchrony: :meth:`RayExecutor.submit` starts one task, :meth:`RayExecutor.wait_any` returns the
+next to finish (``ray.wait``), so the engine keeps ``workers`` evaluations in flight and tells an
+asynchronous strategy each result as it arrives.
 
 Code shipping: on a local cluster started here, workers inherit ``PYTHONPATH`` with this
 checkout's root, so ``moo_nas`` and ``strategies`` import as in the driver; when connecting to
@@ -29,9 +28,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from collections import OrderedDict
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable
 
 import ray
 import ray.cloudpickle as cloudpickle
@@ -123,6 +123,9 @@ class RayExecutor(Executor):
         self.max_retries = int(max_retries)
         self._owns = False
         self._refs: dict[str, ray.ObjectRef] = {}
+        self._pending: dict[ray.ObjectRef, tuple[int, Callable[[Any], Any], Any]] = {}
+        self._next = 0
+        self._t0 = time.perf_counter()
         if ray.is_initialized():
             return  # joined the instance this process already runs (e.g. a test cluster)
         env: dict[str, Any] = {}
@@ -155,6 +158,15 @@ class RayExecutor(Executor):
                 os.environ["PYTHONPATH"] = old
         self._owns = True
 
+    @property
+    def workers(self) -> int:  # type: ignore[override]
+        """Evaluations the cluster runs at once: its CPUs (or GPUs) over what one declares."""
+        res = ray.cluster_resources()
+        fits = [res.get("CPU", 1.0) / self.num_cpus]
+        if self.num_gpus:
+            fits.append(res.get("GPU", 0.0) / self.num_gpus)
+        return max(1, int(min(fits)))
+
     def describe(self) -> str:
         where = self.address or ("local cluster" if self._owns else "current Ray instance")
         return f"ray ({where}; {self.num_cpus} CPU, {self.num_gpus} GPU per evaluation)"
@@ -169,23 +181,30 @@ class RayExecutor(Executor):
             self._refs = {digest: ref}  # keep only the latest callable alive
         return digest, ref
 
-    def map_unordered(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> Iterator[tuple[int, Any]]:
-        """Submit every item as a task; yield ``(index, result)`` as each finishes."""
-        if not items:
-            return
+    def submit(self, fn: Callable[[Any], Any], item: Any, at: float | None = None) -> int:
+        """Start ``fn(item)`` as a Ray task; return its ticket."""
         digest, ref = self._put(fn)
         task = _run_item.options(num_cpus=self.num_cpus, num_gpus=self.num_gpus,
                                  max_retries=self.max_retries, retry_exceptions=False)
-        pending = {task.remote(digest, [ref], item): i for i, item in enumerate(items)}
-        try:
-            while pending:
-                ready, _ = ray.wait(list(pending), num_returns=1)
-                for r in ready:
-                    i = pending.pop(r)
-                    yield i, self._result(r, fn, items[i])
-        finally:
-            for r in pending:  # abandoned (driver interrupted): do not leave work running
-                ray.cancel(r, force=True)
+        ticket, self._next = self._next, self._next + 1
+        self._pending[task.remote(digest, [ref], item)] = (ticket, fn, item)
+        return ticket
+
+    def wait_any(self) -> tuple[int, Any]:
+        """The next task to finish (``ray.wait``): ``(ticket, result)``; a task whose worker
+        died after its retries is a ``failed`` evaluation."""
+        ready, _ = ray.wait(list(self._pending), num_returns=1)
+        ticket, fn, item = self._pending.pop(ready[0])
+        return ticket, self._result(ready[0], fn, item)
+
+    def in_flight(self) -> int:
+        return len(self._pending)
+
+    def cancel(self) -> None:
+        """Abandoned tasks (driver interrupted) do not keep running."""
+        for r in self._pending:
+            ray.cancel(r, force=True)
+        self._pending.clear()
 
     def _result(self, ref: ray.ObjectRef, fn: Callable[[Any], Any], item: Any) -> Any:
         try:
@@ -200,6 +219,7 @@ class RayExecutor(Executor):
 
     def close(self) -> None:
         """Drop shipped objects; shut Ray down only if this executor started it."""
+        self.cancel()
         self._refs.clear()
         if self._owns and ray.is_initialized():
             ray.shutdown()

@@ -46,6 +46,9 @@ class Evaluation:
     cost_s: float = 0.0
     cached: bool = False
     finished: float = 0.0
+    #: the run's clock when the result arrived: seconds its executor's workers had been
+    #: running (simulated for table lookups, see :class:`moo_nas.executors.SimulatedExecutor`)
+    clock_s: float = 0.0
     #: measurements the evaluator took afresh, by provider cache key, for the store to share
     #: with later evaluations of the same architecture (not stored with the record)
     fresh_measurements: dict[str, dict[str, Value]] = field(default_factory=dict, repr=False,

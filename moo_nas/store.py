@@ -50,6 +50,7 @@ CREATE TABLE IF NOT EXISTS events (
     idx INTEGER NOT NULL,
     kind TEXT NOT NULL,
     asked INTEGER NOT NULL,
+    clock REAL NOT NULL,
     seqs_json TEXT NOT NULL,
     genotypes_json TEXT NOT NULL,
     PRIMARY KEY (run_id, idx)
@@ -95,6 +96,7 @@ CREATE TABLE IF NOT EXISTS evaluations (
     device TEXT NOT NULL,
     error TEXT,
     finished REAL NOT NULL,
+    clock_s REAL NOT NULL DEFAULT 0,
     UNIQUE (run_id, seq)
 );
 CREATE INDEX IF NOT EXISTS evaluations_cache ON evaluations (cache_key);
@@ -133,12 +135,14 @@ class StoredRun:
 class Event:
     """One entry of a run's history: ``kind`` ``ask`` (the strategy was asked for ``asked``
     genotypes and proposed ``seqs``, with their genotypes as dicts) or ``tell`` (results of
-    ``seqs`` given to the strategy, in that order)."""
+    ``seqs`` given to the strategy, in that order); ``clock``: the run's clock then (seconds
+    of its executor's workers, simulated for table lookups)."""
 
     kind: str
     seqs: tuple[int, ...]
     genotypes: tuple[dict[str, Any], ...] = ()
     asked: int = 0
+    clock: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -233,6 +237,7 @@ class Store:
             for col, typ in (("owner", "TEXT"), ("heartbeat", "REAL")):
                 if col not in cols:
                     self.conn.execute(f"ALTER TABLE runs ADD COLUMN {col} {typ}")
+            self.conn.execute("ALTER TABLE evaluations ADD COLUMN clock_s REAL NOT NULL DEFAULT 0")
             self.conn.execute(_EVENTS)
             self.conn.execute("UPDATE meta SET value=? WHERE key='schema'", (str(SCHEMA_VERSION),))
 
@@ -349,16 +354,16 @@ class Store:
         with self.transaction():
             if evaluations:
                 self.conn.executemany(
-                    f"INSERT OR IGNORE INTO evaluations ({self._COLS}) VALUES ({','.join('?' * 17)})",
+                    f"INSERT OR IGNORE INTO evaluations ({self._COLS}) VALUES ({','.join('?' * 18)})",
                     [(ev.run_id, ev.seq, ev.genotype_key, json.dumps(ev.genotype, sort_keys=True),
                       ev.arch_key, ev.cache_key, ev.status, _values_to_json(ev.values), ev.train_s,
                       ev.measure_s, ev.strategy_s, ev.cost_s, ev.wall_s, int(ev.cached), ev.device,
-                      ev.error, ev.finished or now) for ev in evaluations])
+                      ev.error, ev.finished or now, ev.clock_s) for ev in evaluations])
             if events:
                 self.conn.executemany(
-                    "INSERT OR IGNORE INTO events (run_id, idx, kind, asked, seqs_json, genotypes_json)"
-                    " VALUES (?,?,?,?,?,?)",
-                    [(rid, idx, e.kind, e.asked, json.dumps(list(e.seqs)),
+                    "INSERT OR IGNORE INTO events (run_id, idx, kind, asked, clock, seqs_json, genotypes_json)"
+                    " VALUES (?,?,?,?,?,?,?)",
+                    [(rid, idx, e.kind, e.asked, e.clock, json.dumps(list(e.seqs)),
                       json.dumps(list(e.genotypes), sort_keys=True)) for rid, idx, e in events])
             if measurements:
                 self.conn.executemany("INSERT OR IGNORE INTO measurements VALUES (?,?,?)",
@@ -374,12 +379,12 @@ class Store:
             Evaluation(run_id=r[0], seq=r[1], genotype_key=r[2], genotype=json.loads(r[3]),
                        arch_key=r[4], cache_key=r[5], status=r[6], values=_values_from_json(r[7]),
                        train_s=r[8], measure_s=r[9], strategy_s=r[10], cost_s=r[11], wall_s=r[12],
-                       cached=bool(r[13]), device=r[14], error=r[15], finished=r[16])
+                       cached=bool(r[13]), device=r[14], error=r[15], finished=r[16], clock_s=r[17])
             for r in rows
         ]
 
     _COLS = ("run_id, seq, genotype_key, genotype_json, arch_key, cache_key, status, values_json,"
-             " train_s, measure_s, strategy_s, cost_s, wall_s, cached, device, error, finished")
+             " train_s, measure_s, strategy_s, cost_s, wall_s, cached, device, error, finished, clock_s")
 
     def evaluations(self, run_id: int) -> list[Evaluation]:
         """The run's evaluations in sequence order (sequence numbers may have gaps while a
@@ -392,9 +397,10 @@ class Store:
     def events(self, run_id: int) -> list[Event]:
         """The run's ask/tell history in order."""
         rows = self.conn.execute(
-            "SELECT kind, asked, seqs_json, genotypes_json FROM events WHERE run_id=? ORDER BY idx",
+            "SELECT kind, asked, clock, seqs_json, genotypes_json FROM events WHERE run_id=? ORDER BY idx",
             (run_id,)).fetchall()
-        return [Event(k, tuple(json.loads(s)), tuple(json.loads(g)), int(n)) for k, n, s, g in rows]
+        return [Event(k, tuple(json.loads(s)), tuple(json.loads(g)), int(n), float(c))
+                for k, n, c, s, g in rows]
 
     def count_evaluations(self, experiment: str) -> int:
         """Distinct genotypes evaluated over the runs of ``experiment`` (progress bars)."""

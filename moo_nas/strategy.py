@@ -82,6 +82,13 @@ class Strategy(ABC):
 
     name: ClassVar[str]
     description: ClassVar[str]
+    #: True when the strategy works asynchronously: asked for one genotype at a time while
+    #: others are still being evaluated, told each result as it arrives, in any order.  With
+    #: ``workers > 1`` the engine then keeps that many evaluations in flight; a strategy that
+    #: is not asynchronous is run in synchronous batches (each batch evaluated in parallel).
+    asynchronous: ClassVar[bool] = False
+    #: genotypes asked and not yet told (being evaluated), set by the engine before each ask
+    pending: tuple[Genotype, ...] = ()
 
     def __init__(self, problem: Problem, seed: int = 0) -> None:
         self.problem = problem

@@ -39,6 +39,9 @@ class AgingEvolution(Strategy):
     """Aging evolution with randomised-Chebyshev tournament selection (μNAS variant)."""
 
     name = "aging-evolution"
+    #: asynchronous as in Real et al.: a child is bred from the population as it is when a
+    #: worker is free, and joins it (the oldest member leaving) when its result arrives
+    asynchronous = True
     description = "aging evolution, μNAS-style randomised Chebyshev tournament (population/sample)"
 
     def __init__(self, problem: Problem, seed: int = 0, *, population: int = 100,

@@ -20,6 +20,9 @@ class RandomSearch(Strategy):
     """
 
     name = "random"
+    #: asynchronous: each ask is independent of results (pending genotypes are never re-proposed:
+    #: they count as seen the moment they are asked)
+    asynchronous = True
     ENUMERATE_UP_TO = 1_000_000
     description = "uniform random sampling (baseline)"
 

@@ -26,9 +26,11 @@ def cmd_search(args: argparse.Namespace) -> int:
         "objectives": [],
         "strategies": [{"name": args.strategy, **_kv(args.option, "--option")}],
         "store": args.store,
-        "report": args.report or f"reports/{args.name}",
         "executor": {"name": args.executor, **({"address": args.ray_address} if args.ray_address else {})},
+        "workers": args.workers,
     }
+    if args.report:
+        data["report"] = args.report
     from ..objectives import parse_objective
 
     for text in args.objective or ["val_accuracy", "model_bytes", "peak_act_bytes", "latency_ms"]:
@@ -45,7 +47,8 @@ def cmd_search(args: argparse.Namespace) -> int:
 def cmd_compare(args: argparse.Namespace) -> int:
     from ..experiment import load_experiment, run_experiment
 
-    overrides: dict[str, Any] = {"store": args.store, "report": args.report, "jobs": args.jobs}
+    overrides: dict[str, Any] = {"store": args.store, "report": args.report, "jobs": args.jobs,
+                                 "workers": args.workers}
     if args.executor:
         overrides["executor"] = {"name": args.executor,
                                  **({"address": args.ray_address} if args.ray_address else {})}
@@ -174,9 +177,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--store", default="runs/search.sqlite", help="results store (SQLite file)")
     p.add_argument("--name", default="search",
                    help="experiment name the run is filed under (letters, digits, -_.)")
-    p.add_argument("--report", help="report folder (default reports/NAME)")
+    p.add_argument("--report", help="report folder (default runs/reports/NAME)")
     p.add_argument("--executor", default="local", choices=["local", "ray"],
                    help="where evaluations run")
+    p.add_argument("--workers", type=positive_int, default=1,
+                   help="evaluations kept in flight at once (asynchronous strategies are told each "
+                        "result as it arrives; with a table evaluator the workers are simulated)")
     p.add_argument("--ray-address", help="address of an existing Ray cluster (with --executor ray)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_search)
@@ -188,6 +194,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--report", help="override the experiment's report folder")
     p.add_argument("--jobs", type=positive_int,
                    help="runs executed in parallel processes (default: the experiment's jobs)")
+    p.add_argument("--workers", type=positive_int,
+                   help="evaluations in flight per run (default: the experiment's workers)")
     p.add_argument("--executor", choices=["local", "ray"],
                    help="override the experiment's executor (default: its [executor])")
     p.add_argument("--ray-address", help="address of an existing Ray cluster (with --executor ray)")
