@@ -221,6 +221,13 @@ def _plot_search(curves, path: Path, objs, title: str | None = None) -> None:
     plt.close(fig)
 
 
+def _write_digits(name: str, lines: list[str]) -> None:
+    text = "\n".join(lines) + "\n"
+    (OUT / "digits").mkdir(parents=True, exist_ok=True)
+    (OUT / "digits" / name).write_text(text)
+    print(text)
+
+
 def cmd_zero_cost(args: argparse.Namespace) -> None:
     from scipy.stats import kendalltau, spearmanr
 
@@ -240,10 +247,7 @@ def cmd_zero_cost(args: argparse.Namespace) -> None:
              "| proxy | Spearman | Kendall |", "|---|---|---|"]
     for j, p in enumerate(Z.PROXIES):
         lines.append(f"| {p} | {spearmanr(S[:, j], data.y)[0]:.3f} | {kendalltau(S[:, j], data.y)[0]:.3f} |")
-    text = "\n".join(lines) + "\n"
-    (OUT / "digits").mkdir(parents=True, exist_ok=True)
-    (OUT / "digits" / "zero_cost.md").write_text(text)
-    print(text)
+    _write_digits("zero_cost.md", lines)
 
 
 def cmd_curves(args: argparse.Namespace) -> None:
@@ -287,10 +291,7 @@ def cmd_curves(args: argparse.Namespace) -> None:
                      f"{spearmanr(pw, final)[0]:.3f} | {spearmanr(ex, final)[0]:.3f} | "
                      f"{spearmanr(au, final)[0]:.3f} | {np.abs(raw - final).mean():.3f} | "
                      f"{np.abs(au - final).mean():.3f} |")
-    text = "\n".join(lines) + "\n"
-    (OUT / "digits").mkdir(parents=True, exist_ok=True)
-    (OUT / "digits" / "learning_curves.md").write_text(text)
-    print(text)
+    _write_digits("learning_curves.md", lines)
 
 
 def main() -> None:

@@ -30,7 +30,7 @@ import torch
 from .data import Task
 from .evaluator import TrainingEvaluator
 from .space import Genotype, SearchSpace
-from .training import Recipe, accuracy, host_device, train_epochs
+from .training import Recipe, accuracy, host_device, train_until
 
 #: warm-up steps run before the timed ones (first calls allocate and pick kernels)
 WARMUP_STEPS = 3
@@ -72,10 +72,6 @@ class FullTraining:
     device: str
 
 
-class _Stop(Exception):
-    """Raised from the step callback once the timed steps are done."""
-
-
 def time_training_steps(space: SearchSpace, genotype: Genotype, task: Task, recipe: Recipe,
                         seed: int, steps: int = 20, warmup: int = WARMUP_STEPS) -> StepTiming:
     """Build ``genotype`` under ``seed`` and run the first ``warmup + steps`` optimiser steps
@@ -94,18 +90,13 @@ def time_training_steps(space: SearchSpace, genotype: Genotype, task: Task, reci
         marks: list[float] = []
         total = [0]
 
-        def on_step(step: int, n_total: int) -> None:
+        def stop(step: int, n_total: int) -> bool:
             total[0] = n_total
-            if step == warmup:
+            if step in (warmup, warmup + steps):
                 marks.append(time.perf_counter())
-            if step == warmup + steps:
-                marks.append(time.perf_counter())
-                raise _Stop
+            return step == warmup + steps
 
-        try:
-            train_epochs(module, task, recipe, seed, on_step=on_step)
-        except _Stop:
-            pass
+        train_until(module, task, recipe, seed, stop)
         if len(marks) < 2:
             raise ValueError(f"recipe has {total[0]} steps, fewer than warmup + steps = "
                              f"{warmup + steps}")

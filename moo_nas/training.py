@@ -12,7 +12,7 @@ import math
 import platform
 import time
 from dataclasses import asdict, dataclass, fields
-from typing import Any
+from typing import Any, Callable
 
 import torch
 import torch.nn as nn
@@ -181,6 +181,34 @@ def train_epochs(module: nn.Module, task: Task, recipe: Recipe, seed: int,
             if on_step is not None:
                 on_step(step, total)
     return loss_value
+
+
+class _Stop(Exception):
+    """Raised from the step callback of :func:`train_until` to end the loop."""
+
+
+def train_until(module: nn.Module, task: Task, recipe: Recipe, seed: int,
+                stop: Callable[[int, int], bool]) -> int:
+    """Run the recipe's loop (:func:`train_epochs`: same batches, optimiser, schedule) with the
+    recipe's thread count (restored afterwards), calling ``stop(step, total)`` after every
+    optimiser step and ending as soon as it returns True; returns the steps done.  For callers
+    that need only the start of a recipe (step timing, early learning-curve points)."""
+    done = [0]
+
+    def on_step(step: int, total: int) -> None:
+        done[0] = step
+        if stop(step, total):
+            raise _Stop
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(recipe.threads)
+    try:
+        train_epochs(module, task, recipe, seed, on_step=on_step)
+    except _Stop:
+        pass
+    finally:
+        torch.set_num_threads(threads)
+    return done[0]
 
 
 def train(module: nn.Module, task: Task, recipe: Recipe, seed: int) -> TrainResult:
