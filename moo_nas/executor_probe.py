@@ -4,9 +4,11 @@
 calls, through :meth:`~moo_nas.executors.Executor.map_unordered` as one batch, and as one batch
 of one item per genotype (how a batch-1 strategy submits them); the per-evaluation differences
 are the executor's overhead (shipping the callable and the genotype, scheduling, collecting
-the record).  To time the executor and not the evaluator, the evaluator should be cheap:
-:func:`nb201_lookup` gives a table evaluator over real NAS-Bench-201 rows (recorded training
-results, no training here) restricted to the probed cells, so shipping it costs little.
+the record).  To time the executor and not the evaluator, the evaluator should be cheap to run
+and to ship (an executor may pickle it once per batch, as the Ray executor does to recognise
+it): :func:`nb201_lookup` gives a table evaluator over real NAS-Bench-201 rows (recorded
+training results, no training here) restricted to a few cells, which the probe can cycle
+through; :attr:`ExecutorOverhead.shipped_bytes` says how large it was.
 """
 
 from __future__ import annotations
