@@ -12,10 +12,10 @@ Two measurements, side by side in one process, on this machine:
    (checked).  Local and warm-Ray runs alternate (``--repeats`` pairs); medians are reported.
 2. **Overhead per evaluation.**  A table evaluator over a few real NAS-Bench-201 cells
    (recorded results, no training; needs the ``nb201`` extra), cycled through, called directly
-   N times vs the same N
-   evaluations through ``RayExecutor.map_unordered`` (one batch of N, and N batches of 1 as a
-   batch-1 strategy would submit them), by :func:`moo_nas.executor_probe.executor_overhead`;
-   the difference per evaluation is the executor's overhead.
+   N times vs the same N evaluations through ``RayExecutor.map_unordered`` (one batch of N,
+   and N batches of 1 as a batch-1 strategy would submit them), by
+   :func:`moo_nas.executor_probe.executor_overhead`; the difference per evaluation is the
+   executor's overhead.
 
 Usage::
 
