@@ -23,11 +23,9 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from moo_nas.hardware.calibration import calibrate  # noqa: E402
-from moo_nas.hardware.onnx_runtime import OnnxRuntimeLatency  # noqa: E402
-from moo_nas.spaces import make_space  # noqa: E402
+from moo_nas.hardware.calibration import calibrate
+from moo_nas.hardware.onnx_runtime import OnnxRuntimeLatency
+from moo_nas.spaces import make_space
 
 SPACES = (("digits-cnn", (1, 8, 8)), ("resnet8", (3, 32, 32)))
 

@@ -5,14 +5,11 @@ Setting of the reference measurement (shared/notes/anchors.md): scikit-learn dig
 3-conv CNN) and ``resnet8``.  For each seed, every mode trains for ``--repeats`` timed epochs after a
 warm-up epoch and the medians are reported:
 
-* ``plain``  - a step of :func:`moo_nas.training.train_epochs` on ``space.build(seed)``;
-* ``mask``   - a mask-search step (:class:`moo_nas.dnas.search.SearchTrainer`: weights +
-  channel/kernel/depth masks, multi-complexity loss, model_bytes hinge + MACs regulariser);
-* ``mps``    - a channel-wise mixed-precision search step ({0,2,4,8}-bit weights per channel,
-  {2,4,8}-bit activations per layer, model_bytes hinge + bitops regulariser), same trainer.
-
-The machine is shared, so the three modes run interleaved batch by batch on the same batches;
-a mode's epoch time is the sum of its step times.
+``plain``, ``mask`` and ``mps`` steps as built by :func:`moo_nas.dnas.profile.dnas_steppers`
+(plain training of the seed; mask search with a model_bytes hinge + MACs regulariser;
+channel-wise mixed-precision search with a model_bytes hinge + bitops regulariser), run
+interleaved batch by batch on the same batches by :func:`moo_nas.dnas.profile.interleaved_epochs`
+(the machine is shared); a mode's epoch time is the sum of its step times.
 
 Targets (issue 3): mask <= 1.10x plain, mps <= 2.0x plain.  Run:
 ``python bench/bench_dnas.py [--repeats 3] [--threads 2] [--train-size N]``.
@@ -22,53 +19,13 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
-import time
-from dataclasses import replace
-from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from moo_nas.data import Task, load_task  # noqa: E402
-from moo_nas.dnas.loss import ComplexityLoss, LossConfig, cost_function  # noqa: E402
-from moo_nas.dnas.mixed_precision import attach  # noqa: E402
-from moo_nas.dnas.search import SearchTrainer, init_from_importance  # noqa: E402
-from moo_nas.dnas.supernet import MaskedNet  # noqa: E402
-from moo_nas.spaces import make_space  # noqa: E402
-from moo_nas.training import Recipe, host_device, make_optimizer  # noqa: E402
-
-
-def digits32() -> Task:
-    t = load_task("digits")
-    up = lambda x: F.interpolate(x, size=(32, 32), mode="bilinear", align_corners=False)  # noqa: E731
-    return replace(t, name="digits32", input_shape=(1, 32, 32), x_train=up(t.x_train),
-                   x_val=up(t.x_val), x_test=up(t.x_test))
-
-
-def _plain_stepper(module: torch.nn.Module, recipe: Recipe, total: int):
-    """One step of :func:`moo_nas.training.train_epochs` (same optimiser, loss, schedule)."""
-    opt = make_optimizer(recipe, [p for p in module.parameters() if p.requires_grad])
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, total)
-
-    def step(x: torch.Tensor, y: torch.Tensor) -> None:
-        module.train()
-        loss = F.cross_entropy(module(x), y, label_smoothing=recipe.label_smoothing)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-
-    return step
-
-
-def _search_stepper(net: MaskedNet, recipe: Recipe, total: int, loss: LossConfig):
-    arch = net.plan.arch
-    closs = ComplexityLoss(loss, float(cost_function(loss.memory_cost)(arch)),
-                           float(cost_function(loss.energy_cost)(arch)))
-    return SearchTrainer(net, recipe, total, True, 1.0, closs, 0.02).step
+from moo_nas.data import load_task
+from moo_nas.dnas.profile import dnas_steppers, interleaved_epochs, upsampled
+from moo_nas.spaces import make_space
+from moo_nas.training import Recipe, host_device, recipe_steps
 
 
 def main() -> None:
@@ -79,47 +36,20 @@ def main() -> None:
     ap.add_argument("--spaces", nargs="+", default=["digits-cnn", "resnet8"])
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    task = digits32()
+    task = upsampled(load_task("digits"), 32)
     n = min(len(task.y_train), args.train_size or len(task.y_train))
     recipe = Recipe(epochs=1, batch_size=64, lr=3e-3, threads=args.threads)
-    steps = -(-n // 64)
+    steps = recipe_steps(recipe, n)
     print(f"device: {host_device()}, torch {torch.__version__}, {args.threads} thread(s); "
           f"digits 32x32, {n} train images per epoch, batch 64; steps of the three modes "
           f"interleaved batch by batch (rotating order), epoch time = sum of a mode's step "
           f"times, median over {args.repeats} epochs after 1 warm-up epoch")
     for name in args.spaces:
         space = make_space(name, task.input_shape, task.num_classes)
-        torch.manual_seed(0)
-        plain = space.build(space.seed_genotype())
-        masked = MaskedNet(space)
-        init_from_importance(masked)
-        mps = MaskedNet(space)
-        attach(mps)
-        total = steps * (args.repeats + 1)
-        modes = {
-            "plain": _plain_stepper(plain, recipe, total),
-            "mask": _search_stepper(masked, recipe, total,
-                                    LossConfig("model_bytes", 0.5, 10.0, "macs", 0.5)),
-            "mps": _search_stepper(mps, recipe, total,
-                                   LossConfig("model_bytes", 0.5, 10.0, "bitops", 0.5)),
-        }
-        names = list(modes)
-        gen = torch.Generator().manual_seed(0)
-        epochs: dict[str, list[float]] = {m: [] for m in names}
-        for epoch in range(args.repeats + 1):
-            acc = {m: 0.0 for m in names}
-            perm = torch.randperm(len(task.y_train), generator=gen)[:n]
-            for b, i in enumerate(range(0, n, 64)):
-                idx = perm[i : i + 64]
-                x, y = task.x_train[idx], task.y_train[idx]
-                for k in range(len(names)):
-                    m = names[(b + k) % len(names)]
-                    t0 = time.perf_counter()
-                    modes[m](x, y)
-                    acc[m] += time.perf_counter() - t0
-            if epoch > 0:
-                for m in names:
-                    epochs[m].append(acc[m])
+        steppers = dnas_steppers(space, recipe, steps * (args.repeats + 1), seed=0)
+        times = interleaved_epochs(steppers, task, 64, args.repeats + 1, n, seed=0)
+        epochs = {m: t[1:] for m, t in times.items()}  # the first epoch warms up
+        names = list(epochs)
         med = {m: statistics.median(v) for m, v in epochs.items()}
         ratio = {m: statistics.median(a / p for a, p in zip(epochs[m], epochs["plain"]))
                  for m in names}

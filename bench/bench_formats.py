@@ -11,26 +11,16 @@ to), all on one thread, median of repeated runs.
 from __future__ import annotations
 
 import statistics
-import sys
-import time
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from moo_nas.formats import get_format  # noqa: E402
+from moo_nas.formats import get_format
+from moo_nas.hardware.host import time_call
 
 
 def median_ms(fn, repeats: int = 60) -> float:
-    for _ in range(5):
-        fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times) * 1e3
+    """Median of ``repeats`` timed calls after 5 warm-up calls, in milliseconds."""
+    return statistics.median(time_call(fn, 5, repeats)) * 1e3
 
 
 def main() -> None:

@@ -19,11 +19,10 @@ import time
 from pathlib import Path
 
 from moo_nas.engine import Budget, run_search
-from moo_nas.evaluator import TrainingEvaluator, EvaluatorSpec, needed_providers
+from moo_nas.evaluator import training_setup
 from moo_nas.objectives import make_objective
 from moo_nas.store import Store
 from moo_nas.training import Recipe
-from moo_nas.strategy import Problem
 
 
 def main() -> None:
@@ -33,10 +32,7 @@ def main() -> None:
     ap.add_argument("--strategy", default="random")
     args = ap.parse_args()
     objs = tuple(make_objective(n) for n in ("val_accuracy", "model_bytes", "peak_act_bytes", "latency_ms"))
-    spec = EvaluatorSpec("digits-cnn", {}, "digits", {}, Recipe(epochs=args.epochs), objs,
-                         needed_providers(objs, []))
-    ev = TrainingEvaluator(spec)
-    problem = Problem(ev.space, objs, ev.task, spec.recipe)
+    problem, ev = training_setup("digits-cnn", "digits", Recipe(epochs=args.epochs), objs)
     ev.evaluate(ev.space.seed_genotype(), 0)  # warm caches (data, first torch calls) outside the timing
     stamps: list[float] = []
     with tempfile.TemporaryDirectory() as d:

@@ -10,10 +10,12 @@ Two measurements, side by side in one process, on this machine:
    loading the data in each worker) is reported apart: the Ray search runs twice, the first
    time with cold workers.  Every run must propose the same genotypes and store the same values
    (checked).  Local and warm-Ray runs alternate (``--repeats`` pairs); medians are reported.
-2. **Overhead per evaluation.**  A trivial table-like evaluator (a hash lookup, no training)
-   called directly N times vs the same N evaluations through ``RayExecutor.map_unordered``
-   (one batch of N, and N batches of 1 as a batch-1 strategy would submit them); the difference
-   per evaluation is the executor's overhead.
+2. **Overhead per evaluation.**  A table evaluator over a few real NAS-Bench-201 cells
+   (recorded results, no training; needs the ``nb201`` extra), cycled through, called directly
+   N times vs the same N evaluations through ``RayExecutor.map_unordered`` (one batch of N,
+   and N batches of 1 as a batch-1 strategy would submit them), by
+   :func:`moo_nas.executor_probe.executor_overhead`; the difference per evaluation is the
+   executor's overhead.
 
 Usage::
 
@@ -24,7 +26,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import hashlib
 import os
 import platform
 import statistics
@@ -33,72 +34,25 @@ import tempfile
 import time
 from pathlib import Path
 
+from moo_nas.engine import Budget, run_search
+from moo_nas.evaluator import training_setup
+from moo_nas.executor_probe import executor_overhead, nb201_lookup
+from moo_nas.executors import LocalExecutor
+from moo_nas.objectives import make_objective
+from moo_nas.store import Store
+from moo_nas.training import Recipe
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from moo_nas.engine import Budget, run_search  # noqa: E402
-from moo_nas.evaluator import EvaluatorSpec, TrainingEvaluator, needed_providers  # noqa: E402
-from moo_nas.records import Evaluation  # noqa: E402
-from moo_nas.executors import LocalExecutor  # noqa: E402
-from moo_nas.objectives import Value, make_objective  # noqa: E402
-from moo_nas.store import Store  # noqa: E402
-from moo_nas.training import Recipe  # noqa: E402
-from moo_nas.strategy import Problem  # noqa: E402
-
 OBJS = (make_objective("val_accuracy"), make_objective("model_bytes"))
 
 
-class LookupEvaluator:
-    """Table-like evaluator for the overhead probe: a hash of the genotype stands for a table
-    row (synthetic numbers, used only to time the executor, never reported as results)."""
-
-    def evaluate(self, genotype, seed, known=None, warm_start=None) -> Evaluation:
-        h = int(hashlib.sha1(genotype.key.encode()).hexdigest()[:8], 16)
-        src = "synthetic: hash lookup standing in for a table row (executor overhead probe)"
-        return Evaluation.of(genotype, "ok", device="cpu:lookup",
-                             values={"val_accuracy": Value((h % 1000) / 1000, "measured", src),
-                                     "model_bytes": Value(float(h % 65536), "modelled", src)})
-
-
-class _Call:
-    def __init__(self, ev):
-        self.ev = ev
-
-    def __call__(self, item):
-        return self.ev.evaluate(item, 0)
-
-
 def _search(executor, strategy: str, options: dict, seed: int, n: int, recipe: Recipe, tmp: Path, tag: str):
-    e = TrainingEvaluator(EvaluatorSpec("digits-cnn", {}, "digits", {}, recipe, OBJS, needed_providers(OBJS, [])))
-    pb = Problem(e.space, OBJS, e.task, recipe)
+    problem, ev = training_setup("digits-cnn", "digits", recipe, OBJS)
     with Store(tmp / f"{tag}.sqlite") as s:
         t0 = time.perf_counter()
-        r = run_search(s, pb, e, strategy, options, seed, Budget(evaluations=n), executor=executor)
+        r = run_search(s, problem, ev, strategy, options, seed, Budget(evaluations=n), executor=executor)
         wall = time.perf_counter() - t0
     return wall, r.evaluations
-
-
-def _overhead(ex, n: int) -> dict[str, float]:
-    import numpy as np
-
-    from moo_nas.spaces import make_space
-
-    space = make_space("digits-cnn", (1, 8, 8), 10)
-    rng = np.random.default_rng(0)
-    items = [space.sample(rng) for _ in range(n)]
-    call = _Call(LookupEvaluator())
-    list(ex.map_unordered(call, items[:4]))  # warm the workers (imports, shipped callable)
-    t0 = time.perf_counter()
-    direct = [call(g) for g in items]
-    t_direct = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    batched = dict(ex.map_unordered(call, items))
-    t_batch = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    single = [next(iter(ex.map_unordered(call, [g])))[1] for g in items]
-    t_single = time.perf_counter() - t0
-    assert [d.values for d in direct] == [batched[i].values for i in range(n)] == [s.values for s in single]
-    return {"direct": t_direct / n, "batch": t_batch / n, "single": t_single / n}
 
 
 def main(argv=None) -> int:
@@ -111,6 +65,8 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--repeats", type=int, default=3, help="interleaved local/Ray pairs")
     ap.add_argument("--overhead-n", type=int, default=200)
+    ap.add_argument("--overhead-cells", type=int, default=4,
+                    help="NAS-Bench-201 cells the overhead probe cycles through")
     ap.add_argument("--write", action="store_true", help="write reports/ray/README.md")
     args = ap.parse_args(argv)
 
@@ -138,7 +94,10 @@ def main(argv=None) -> int:
             t, ev = _search(ex, args.strategy, options, args.seed, args.evaluations, recipe, tmp, f"ray{r}")
             rays.append(t)
             tables.append(ev)
-        ov = _overhead(ex, args.overhead_n)
+        # few cells, cycled: the evaluator shipped with every batch stays small, as a training
+        # evaluator is, so the probe times the executor rather than pickling a large table
+        lookup, cells = nb201_lookup(args.overhead_cells, seed=args.seed)
+        ov = executor_overhead(ex, lookup, [cells[i % len(cells)] for i in range(args.overhead_n)])
     finally:
         ex.close()
     assert not ray.is_initialized()
@@ -186,21 +145,24 @@ def main(argv=None) -> int:
         f"local run: {train_local:.1f} s.  "
         f"Same genotypes and stored values in every run, local and Ray: {same}.",
         "",
-        "## Executor overhead per evaluation (measured: trivial lookup evaluator)",
+        "## Executor overhead per evaluation (measured: NAS-Bench-201 table lookups)",
         "",
-        f"{args.overhead_n} evaluations of a hash-lookup evaluator (no training), workers warm.",
+        f"{ov.n} evaluations cycling through {args.overhead_cells} NAS-Bench-201 CIFAR-10 cells "
+        f"(drawn with seed {args.seed}) of a table evaluator holding their recorded rows (no "
+        f"training; the evaluator shipped with each batch pickles to {ov.shipped_bytes / 1e3:.1f} "
+        "kB), workers warm (`moo_nas.executor_probe.executor_overhead`).",
         "",
         "| how | ms / evaluation |",
         "|---|---:|",
-        f"| direct call in the driver | {ov['direct'] * 1e3:.3f} |",
-        f"| RayExecutor, one batch of {args.overhead_n} | {ov['batch'] * 1e3:.2f} |",
-        f"| RayExecutor, batches of 1 | {ov['single'] * 1e3:.2f} |",
+        f"| direct call in the driver | {ov.direct_s * 1e3:.3f} |",
+        f"| RayExecutor, one batch of {ov.n} | {ov.batch_s * 1e3:.2f} |",
+        f"| RayExecutor, batches of 1 | {ov.single_s * 1e3:.2f} |",
         "",
-        f"Overhead: {(ov['batch'] - ov['direct']) * 1e3:.2f} ms per evaluation in a batch, "
-        f"{(ov['single'] - ov['direct']) * 1e3:.2f} ms for a lone one (ratio to the direct call: "
-        f"{ov['batch'] / ov['direct']:.0f}x and {ov['single'] / ov['direct']:.0f}x).  "
+        f"Overhead: {ov.batch_overhead_s * 1e3:.2f} ms per evaluation in a batch, "
+        f"{ov.single_overhead_s * 1e3:.2f} ms for a lone one (ratio to the direct call: "
+        f"{ov.batch_s / ov.direct_s:.0f}x and {ov.single_s / ov.direct_s:.0f}x).  "
         f"Against a training evaluation here ({t_local / args.evaluations:.2f} s each) that is "
-        f"{100 * (ov['single'] - ov['direct']) / (t_local / args.evaluations):.2f} %.",
+        f"{100 * ov.single_overhead_s / (t_local / args.evaluations):.2f} %.",
     ]
     text = "\n".join(lines) + "\n"
     print(text)

@@ -27,12 +27,12 @@ import numpy as np
 
 from moo_nas.comparator import compare
 from moo_nas.engine import Budget, run_search
-from moo_nas.evaluator import TrainingEvaluator, EvaluatorSpec, needed_providers
+from moo_nas.evaluator import training_setup
 from moo_nas.objectives import make_objective
 from moo_nas.report import strategy_curves, write_report
+from moo_nas.statistics import summarize
 from moo_nas.store import Store
 from moo_nas.training import Recipe
-from moo_nas.strategy import Problem
 
 #: settings sized for a budget of a few dozen evaluations (populations of 10)
 STRATEGIES = {
@@ -50,9 +50,9 @@ EXPERIMENT = "bench-strategies"
 
 
 def mean_std(xs) -> str:
-    xs = np.asarray(xs, dtype=float)
-    sd = xs.std(ddof=1) if len(xs) > 1 else 0.0
-    return f"{xs.mean():.4f} ± {sd:.4f}"
+    """``mean ± sample std`` (ddof 1; 0 for one value)."""
+    s = summarize({"x": xs})["x"]
+    return f"{s.mean:.4f} ± {s.std:.4f}"
 
 
 def equal_cost_table(cmp, names: list[str]) -> tuple[list[str], float]:
@@ -92,9 +92,7 @@ def main() -> None:
     objs = (make_objective("val_accuracy"), make_objective("model_bytes", "64KiB"),
             make_objective("macs"))
     recipe = Recipe(epochs=args.epochs, threads=1)
-    spec = EvaluatorSpec("digits-cnn", {}, "digits", {}, recipe, objs, needed_providers(objs, []))
-    evaluator = TrainingEvaluator(spec)
-    problem = Problem(evaluator.space, objs, evaluator.task, recipe)
+    problem, evaluator = training_setup("digits-cnn", "digits", recipe, objs)
     budget = Budget(evaluations=args.evaluations)
     t0 = time.perf_counter()
     with Store(args.store) as store:

@@ -18,18 +18,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from moo_nas.statistics import time_to_target
 
+ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "reports" / "surrogates"
 DIGITS_STORE = OUT / "digits_store.sqlite"
 SIZES = [5, 8, 14, 24, 42, 71, 100, 121, 205]
+#: a hypervolume within this of the target counts as reaching it (float round-off of equal fronts)
+TOL = 1e-12
 
 
 def cmd_predictors(args: argparse.Namespace) -> None:
@@ -58,19 +59,50 @@ def _run_strategy(store, problem, ev, name, opts, seed, n):
                       experiment="bench-surrogates")
 
 
+def _true_front_normalisation(table, objectives):
+    """Normalisation between the ideal and nadir of the table's true front (reference 1.1)."""
+    from moo_nas.comparator import Normalisation, nondominated
+
+    pts = table.points(objectives)
+    front = pts[nondominated(pts)]
+    return Normalisation(front.min(0), front.max(0))
+
+
+def _reach(seed: int, plain: tuple, surrogate: tuple) -> dict:
+    """Per seed: each run's final HV and cost, and the cost (and evaluations) at which the
+    surrogate run first reaches plain NSGA-II's final HV (``inf`` / None if it never does)."""
+    (cp, hp), (cs, hs) = plain, surrogate
+    target = hp[-1] - TOL
+    c_reach = time_to_target(cs, hs, target)
+    n_reach = time_to_target(np.arange(1, len(hs) + 1), hs, target)  # cost = evaluations
+    return {"seed": seed, "nsga2_final_hv": float(hp[-1]), "nsga2_cost_h": float(cp[-1]),
+            "surrogate_final_hv": float(hs[-1]), "surrogate_cost_h": float(cs[-1]),
+            "surrogate_reach_cost_h": c_reach, "ratio": c_reach / float(cp[-1]),
+            "evals_to_reach": int(n_reach) if np.isfinite(n_reach) else None}
+
+
+def _ratio_table(rows: list[dict]) -> list[str]:
+    lines = ["| seed | NSGA-II final HV | NSGA-II cost (GPU-h) | surrogate reaches it at (GPU-h) "
+             "| ratio | surrogate final HV | surrogate cost (GPU-h) |",
+             "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['seed']} | {r['nsga2_final_hv']:.4f} | {r['nsga2_cost_h']:.1f} | "
+                     f"{r['surrogate_reach_cost_h']:.1f} | {r['ratio']:.2f} | "
+                     f"{r['surrogate_final_hv']:.4f} | {r['surrogate_cost_h']:.1f} |")
+    return lines
+
+
 def cmd_search(args: argparse.Namespace) -> None:
-    from moo_nas.comparator import Normalisation, hv_curve, nondominated
+    from moo_nas.comparator import hv_curve
     from moo_nas.objectives import make_objective
     from moo_nas.store import Store
-    from moo_nas.tabular import make_table_evaluator
     from moo_nas.strategy import Problem
+    from moo_nas.tabular import make_table_evaluator
 
     objs = tuple(make_objective(o) for o in ("val_error", args.cost_objective))
     space, ev = make_table_evaluator("nb201", {}, objs)
     problem = Problem(space, objs)
-    pts = ev.table.points(objs)
-    front = pts[nondominated(pts)]
-    norm = Normalisation(front.min(0), front.max(0))  # true front of the table
+    norm = _true_front_normalisation(ev.table, objs)
     plain = ("nsga2", {"pop_size": args.pop})
     surr = ("surrogate-nsga2", {"pop_size": args.surrogate_pop, **json.loads(args.options)})
     out = Path(args.out) if args.out else OUT / "search"
@@ -86,16 +118,8 @@ def cmd_search(args: argparse.Namespace) -> None:
             rs = _run_strategy(st, problem, ev, *surr, seed, args.surrogate_evaluations)
             cs, hs = hv_curve(rs.evaluations, objs, norm)
             t2 = time.perf_counter()
-            target = hp[-1]
-            reach = np.flatnonzero(hs >= target - 1e-12)
-            c_reach = float(cs[reach[0]]) if len(reach) else float("inf")
-            rows.append({"seed": seed, "nsga2_final_hv": float(target), "nsga2_cost_h": float(cp[-1]),
-                         "surrogate_final_hv": float(hs[-1]), "surrogate_cost_h": float(cs[-1]),
-                         "surrogate_reach_cost_h": c_reach,
-                         "ratio": c_reach / float(cp[-1]),
-                         "evals_to_reach": int(reach[0]) + 1 if len(reach) else None,
-                         "nsga2_wall_s": t1 - t0, "surrogate_wall_s": t2 - t1,
-                         "surrogate_stats": rs.stats})
+            rows.append(dict(_reach(seed, (cp, hp), (cs, hs)), nsga2_wall_s=t1 - t0,
+                             surrogate_wall_s=t2 - t1, surrogate_stats=rs.stats))
             curves["nsga2"].append((cp.tolist(), hp.tolist()))
             curves["surrogate-nsga2"].append((cs.tolist(), hs.tolist()))
             print(json.dumps(rows[-1]), flush=True)
@@ -111,13 +135,8 @@ def cmd_search(args: argparse.Namespace) -> None:
         f"reference point 1.1.  Plain NSGA-II: pop {args.pop}, {args.evaluations} evaluations; "
         f"surrogate-NSGA-II: {surr[1]}, {args.surrogate_evaluations} evaluations.",
         "",
-        "| seed | NSGA-II final HV | NSGA-II cost (GPU-h) | surrogate reaches it at (GPU-h) | ratio | surrogate final HV | surrogate cost (GPU-h) |",
-        "|---|---|---|---|---|---|---|",
+        *_ratio_table(rows),
     ]
-    for r in rows:
-        lines.append(f"| {r['seed']} | {r['nsga2_final_hv']:.4f} | {r['nsga2_cost_h']:.1f} | "
-                     f"{r['surrogate_reach_cost_h']:.1f} | {r['ratio']:.2f} | "
-                     f"{r['surrogate_final_hv']:.4f} | {r['surrogate_cost_h']:.1f} |")
     lines += ["", f"**Median ratio (cost for surrogate-NSGA-II to reach plain NSGA-II's final "
                   f"hypervolume / plain NSGA-II's total cost) over {len(rows)} seeds: "
                   f"{med_ratio:.2f}** (target <= 0.50).", ""]
@@ -127,10 +146,8 @@ def cmd_search(args: argparse.Namespace) -> None:
               "| NSGA-II evaluations | per-seed ratios | median ratio |", "|---|---|---|"]
     for b in sorted({args.evaluations // 3, args.evaluations // 2, 2 * args.evaluations // 3,
                      args.evaluations}):
-        rs = []
-        for (cp, hp), (cs, hs) in zip(curves["nsga2"], curves["surrogate-nsga2"]):
-            hit = np.flatnonzero(np.array(hs) >= hp[b - 1] - 1e-12)
-            rs.append(cs[hit[0]] / cp[b - 1] if len(hit) else float("inf"))
+        rs = [time_to_target(cs, hs, hp[b - 1] - TOL) / cp[b - 1]
+              for (cp, hp), (cs, hs) in zip(curves["nsga2"], curves["surrogate-nsga2"])]
         lines.append(f"| {b} | {', '.join(f'{r:.2f}' for r in rs)} | {np.median(rs):.2f} |")
     lines.append("")
     (out / "search.md").write_text("\n".join(lines))
@@ -141,15 +158,13 @@ def cmd_experiment(args: argparse.Namespace) -> None:
     """Surrogate-NSGA-II against NSGA-II inside a table experiment's store (run it first with
     ``moo-nas compare EXPERIMENT``): per seed, the cost at which surrogate-nsga2 reaches
     NSGA-II's final hypervolume (normalised on the table's true front) over NSGA-II's cost."""
-    from moo_nas.comparator import Normalisation, hv_curve, nondominated
+    from moo_nas.comparator import hv_curve
     from moo_nas.experiment import build, load_experiment
     from moo_nas.store import Store
 
     exp = load_experiment(args.experiment)
     _, ev = build(exp)
-    pts = ev.table.points(exp.objectives)
-    front = pts[nondominated(pts)]
-    norm = Normalisation(front.min(0), front.max(0))
+    norm = _true_front_normalisation(ev.table, exp.objectives)
     curves: dict[str, list] = {"nsga2": [], "surrogate-nsga2": []}
     rows = []
     with Store(exp.store) as st:
@@ -159,9 +174,7 @@ def cmd_experiment(args: argparse.Namespace) -> None:
                 continue
             cp, hp = hv_curve(st.evaluations(runs[("nsga2", seed)].id), exp.objectives, norm)
             cs, hs = hv_curve(st.evaluations(runs[("surrogate-nsga2", seed)].id), exp.objectives, norm)
-            hit = np.flatnonzero(hs >= hp[-1] - 1e-12)
-            reach = float(cs[hit[0]]) if len(hit) else float("inf")
-            rows.append((seed, hp[-1], cp[-1], reach, reach / cp[-1], hs[-1], cs[-1]))
+            rows.append(_reach(seed, (cp, hp), (cs, hs)))
             curves["nsga2"].append((cp.tolist(), hp.tolist()))
             curves["surrogate-nsga2"].append((cs.tolist(), hs.tolist()))
     if not rows:
@@ -172,16 +185,12 @@ def cmd_experiment(args: argparse.Namespace) -> None:
     opts = {s.name: s.options for s in exp.strategies}
     title = " vs ".join(o.name for o in exp.objectives)
     _plot_search(curves, out / "experiment.png", exp.objectives, title=f"{title}, {exp.name}")
-    ratios = [r[4] for r in rows]
+    ratios = [r["ratio"] for r in rows]
     lines = [f"Experiment `{args.experiment}` (store `{exp.store}`): objectives "
              + ", ".join(o.describe() for o in exp.objectives) + f"; {exp.budget.to_json()} per run; "
              f"nsga2 {opts.get('nsga2') or 'defaults'}, surrogate-nsga2 {opts.get('surrogate-nsga2') or 'defaults'}. "
              "Hypervolume normalised on the table's true front (reference 1.1); cost = recorded "
-             "GPU training time of every evaluated cell + strategy time.", "",
-             "| seed | NSGA-II final HV | NSGA-II cost (GPU-h) | surrogate reaches it at (GPU-h) | ratio | surrogate final HV | surrogate cost (GPU-h) |",
-             "|---|---|---|---|---|---|---|"]
-    for seed, hpf, cpf, reach, ratio, hsf, csf in rows:
-        lines.append(f"| {seed} | {hpf:.4f} | {cpf:.1f} | {reach:.1f} | {ratio:.2f} | {hsf:.4f} | {csf:.1f} |")
+             "GPU training time of every evaluated cell + strategy time.", "", *_ratio_table(rows)]
     lines += ["", f"**Median ratio over {len(rows)} seeds: {np.median(ratios):.2f}** (target <= 0.50); "
               f"{int(np.isfinite(ratios).sum())} of {len(rows)} seeds reach NSGA-II's final hypervolume.", ""]
     (out / "experiment.md").write_text("\n".join(lines))
@@ -212,6 +221,13 @@ def _plot_search(curves, path: Path, objs, title: str | None = None) -> None:
     plt.close(fig)
 
 
+def _write_digits(name: str, lines: list[str]) -> None:
+    text = "\n".join(lines) + "\n"
+    (OUT / "digits").mkdir(parents=True, exist_ok=True)
+    (OUT / "digits" / name).write_text(text)
+    print(text)
+
+
 def cmd_zero_cost(args: argparse.Namespace) -> None:
     from scipy.stats import kendalltau, spearmanr
 
@@ -231,10 +247,7 @@ def cmd_zero_cost(args: argparse.Namespace) -> None:
              "| proxy | Spearman | Kendall |", "|---|---|---|"]
     for j, p in enumerate(Z.PROXIES):
         lines.append(f"| {p} | {spearmanr(S[:, j], data.y)[0]:.3f} | {kendalltau(S[:, j], data.y)[0]:.3f} |")
-    text = "\n".join(lines) + "\n"
-    (OUT / "digits").mkdir(parents=True, exist_ok=True)
-    (OUT / "digits" / "zero_cost.md").write_text(text)
-    print(text)
+    _write_digits("zero_cost.md", lines)
 
 
 def cmd_curves(args: argparse.Namespace) -> None:
@@ -278,10 +291,7 @@ def cmd_curves(args: argparse.Namespace) -> None:
                      f"{spearmanr(pw, final)[0]:.3f} | {spearmanr(ex, final)[0]:.3f} | "
                      f"{spearmanr(au, final)[0]:.3f} | {np.abs(raw - final).mean():.3f} | "
                      f"{np.abs(au - final).mean():.3f} |")
-    text = "\n".join(lines) + "\n"
-    (OUT / "digits").mkdir(parents=True, exist_ok=True)
-    (OUT / "digits" / "learning_curves.md").write_text(text)
-    print(text)
+    _write_digits("learning_curves.md", lines)
 
 
 def main() -> None:

@@ -12,21 +12,19 @@ or 0.2 s, see ``moo_nas.engine._GroupCommit``) because redoing a lost lookup cos
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
+from moo_nas.engine import Budget, run_search
+from moo_nas.objectives import make_objective
+from moo_nas.store import Store
+from moo_nas.strategy import Problem
+from moo_nas.tabular import make_table_evaluator
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-import numpy as np  # noqa: E402
-
-from moo_nas.engine import Budget, run_search  # noqa: E402
-from moo_nas.objectives import make_objective  # noqa: E402
-from moo_nas.store import Store  # noqa: E402
-from moo_nas.tabular import make_table_evaluator  # noqa: E402
-from moo_nas.strategy import Problem  # noqa: E402
 
 TARGET = 5000.0
 

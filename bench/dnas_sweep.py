@@ -34,15 +34,12 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from moo_nas import costs  # noqa: E402
-from moo_nas.engine import Budget, run_search  # noqa: E402
-from moo_nas.evaluator import TrainingEvaluator, EvaluatorSpec, needed_providers  # noqa: E402
-from moo_nas.objectives import make_objective  # noqa: E402
-from moo_nas.store import Store  # noqa: E402
-from moo_nas.training import Recipe, host_device  # noqa: E402
-from moo_nas.strategy import Problem  # noqa: E402
+from moo_nas import costs
+from moo_nas.engine import Budget, run_search
+from moo_nas.evaluator import TrainingEvaluator, training_setup
+from moo_nas.objectives import make_objective
+from moo_nas.store import Store
+from moo_nas.training import Recipe, host_device
 
 METRICS = ("val_accuracy", "test_accuracy", "model_bytes", "macs", "mcu_energy_mj", "mcu_latency_ms")
 
@@ -185,18 +182,17 @@ def main() -> None:
     seed_epochs = args.warmup_epochs + args.search_epochs + args.finetune_epochs
     seed_recipe = Recipe(epochs=seed_epochs, **base)
 
-    def evaluator(recipe: Recipe) -> TrainingEvaluator:
-        return TrainingEvaluator(EvaluatorSpec(args.space, {}, args.task, task_options, recipe, objectives,
-                                       needed_providers(objectives, extra), extra))
+    def setup(recipe: Recipe):
+        return training_setup(args.space, args.task, recipe, objectives,
+                              task_options=task_options, extra_metrics=extra)
 
-    ev = evaluator(ft_recipe)
+    problem, ev = setup(ft_recipe)
     space, task = ev.space, ev.task
-    problem = Problem(space, objectives, task, ft_recipe)
     options = {"targets": args.targets, "energy_strengths": args.strengths,
                "energy_cost": args.energy_cost, "warmup_epochs": args.warmup_epochs,
                "search_epochs": args.search_epochs}
     store_path = args.store or str(Path(tempfile.mkdtemp()) / "dnas.sqlite")
-    seed, seed_s = _seed_reference(evaluator(seed_recipe), args, task_options, seed_recipe,
+    seed, seed_s = _seed_reference(setup(seed_recipe)[1], args, task_options, seed_recipe,
                                    store_path if args.store else None)
     with Store(store_path) as store:
         t0 = time.perf_counter()

@@ -27,29 +27,23 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import math
 import sys
 import time
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from moo_nas import costs  # noqa: E402
-from moo_nas.data import Task  # noqa: E402
-from moo_nas.engine import Budget, observation, run_search  # noqa: E402
-from moo_nas.evaluator import TrainingEvaluator, EvaluatorSpec, needed_providers  # noqa: E402
-from moo_nas.objectives import make_objective, parse_quantity  # noqa: E402
-from moo_nas.space import Genotype, SearchSpace  # noqa: E402
-from moo_nas.store import Store  # noqa: E402
-from moo_nas.training import Recipe, accuracy, host_device, train_epochs  # noqa: E402
+from moo_nas import costs
+from moo_nas.engine import Budget, observation, run_search
+from moo_nas.evaluator import training_setup
+from moo_nas.objectives import make_objective, parse_quantity
 from moo_nas.registry import STRATEGIES
-from moo_nas.strategy import Problem  # noqa: E402
+from moo_nas.statistics import summarize
+from moo_nas.store import Store
+from moo_nas.strategy import Problem
+from moo_nas.timing import TimingCache
+from moo_nas.training import Recipe
 
 LAWS = {"plain": {}, "memory-scaled": {"memory_scaling": True}}
 CONFIGS = {
@@ -62,86 +56,18 @@ RUNS = [("plain", label, f) for label, f in CONFIGS.items()] + [
     ("memory-scaled", label, f) for label, f in CONFIGS.items() if len(f) > 1]
 REFERENCE = {"stacks": 3, "c1": 8, "m1": 8, "c2": 16, "m2": 16, "c3": 32, "m3": 32,
              "k_stem": 3, "k1a": 3, "k1b": 3, "k2a": 3, "k2b": 3, "k3a": 3, "k3b": 3}
-
-
-@dataclass(frozen=True)
-class StepTiming:
-    """Training time of one network estimated from a few timed minibatches (measured)."""
-
-    per_step_s: float  # mean seconds of one optimiser step over the timed steps
-    total_steps: int  # optimiser steps of the full recipe
-    eval_s: float  # seconds of the validation + test pass, scaled from one timed batch
-    timed_steps: int
-    device: str
-
-    @property
-    def train_seconds(self) -> float:
-        """Estimated seconds of the full recipe (training steps + evaluation pass)."""
-        return self.per_step_s * self.total_steps + self.eval_s
-
-
-class _Stop(Exception):
-    """Raised from the step callback once the timed steps are done."""
-
-
-def time_training_steps(space: SearchSpace, genotype: Genotype, task: Task, recipe: Recipe,
-                        seed: int, steps: int = 20, warmup: int = 3) -> StepTiming:
-    """Build ``genotype`` and run the first ``warmup + steps`` optimiser steps of ``recipe``
-    (the trainer's own loop, same batches and optimiser); returns the mean time of the last
-    ``steps`` and the time of one evaluation batch scaled to the validation + test splits."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(recipe.threads)
-    try:
-        torch.manual_seed(seed)
-        module = space.build(genotype)
-        marks: list[float] = []
-        total = [0]
-
-        def on_step(step: int, n_total: int) -> None:
-            total[0] = n_total
-            if step == warmup:
-                marks.append(time.perf_counter())
-            if step == warmup + steps:
-                marks.append(time.perf_counter())
-                raise _Stop
-
-        try:
-            train_epochs(module, task, recipe, seed, on_step=on_step)
-        except _Stop:
-            pass
-        if len(marks) < 2:  # the recipe has fewer steps than asked for: time none
-            raise ValueError(f"recipe has {total[0]} steps, fewer than warmup + steps = "
-                             f"{warmup + steps}")
-        per_step = (marks[1] - marks[0]) / steps
-        b = min(recipe.eval_batch_size, len(task.y_val))
-        t0 = time.perf_counter()
-        accuracy(module, task.x_val[:b], task.y_val[:b], b)
-        eval_s = (time.perf_counter() - t0) * (len(task.y_val) + len(task.y_test)) / b
-    finally:
-        torch.set_num_threads(threads)
-    return StepTiming(per_step, total[0], eval_s, steps, host_device())
-
-
-class TimingCache:
-    """Measured timings and full trainings done outside the engine, kept in a JSON file."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self.data = json.loads(path.read_text()) if path.exists() else {"steps": {}, "full": {}}
-
-    def get(self, kind: str, key: str):
-        return self.data[kind].get(key)
-
-    def put(self, kind: str, key: str, value: dict) -> None:
-        self.data[kind][key] = value
-        self.path.write_text(json.dumps(self.data, indent=1, sort_keys=True))
+FASHION_SIZES = {"train_size": 4000, "val_size": 2000, "test_size": 2000}
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--train-size", type=int, default=4000)
-    ap.add_argument("--val-size", type=int, default=2000)
-    ap.add_argument("--test-size", type=int, default=2000)
+    ap.add_argument("--task", default="fashion-mnist",
+                    help="task (default fashion-mnist, what the report is about; digits for a "
+                         "quick check of the script)")
+    for split, n in (("train", 4000), ("val", 2000), ("test", 2000)):
+        ap.add_argument(f"--{split}-size", type=int,
+                        help=f"images in the {split} split (fashion-mnist default {n})")
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--models", type=int, default=8, help="models trained per configuration")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
@@ -156,8 +82,10 @@ def main() -> None:
     ap.add_argument("--store", default="/tmp/narrow_precision.sqlite")
     ap.add_argument("--out", default=str(ROOT / "reports" / "narrow"))
     args = ap.parse_args()
-    task_opts = {"train_size": args.train_size, "val_size": args.val_size,
-                 "test_size": args.test_size}
+    task_opts = {k: v for k, v in (("train_size", args.train_size), ("val_size", args.val_size),
+                                   ("test_size", args.test_size)) if v is not None}
+    if args.task == "fashion-mnist":
+        task_opts = {**FASHION_SIZES, **task_opts}
     recipe = Recipe(epochs=args.epochs)
     objs = (make_objective("val_accuracy"), make_objective("model_bytes", parse_quantity(args.flash)),
             make_objective("peak_act_bytes", parse_quantity(args.ram)),
@@ -171,10 +99,9 @@ def main() -> None:
         for seed in args.seeds:
             for law, label, formats in RUNS:
                 options = dict(LAWS[law], reference=REFERENCE)
-                spec = EvaluatorSpec("resnet8", {"formats": formats}, "fashion-mnist", task_opts,
-                                     recipe, objs, needed_providers(objs, ["test_accuracy"]))
-                ev = TrainingEvaluator(spec)
-                pb = Problem(ev.space, objs, ev.task, recipe)
+                pb, ev = training_setup("resnet8", args.task, recipe, objs,
+                                        space_options={"formats": formats},
+                                        task_options=task_opts, extra_metrics=["test_accuracy"])
                 t0 = time.perf_counter()
                 res = run_search(store, pb, ev, "narrow", options, seed,
                                  Budget(evaluations=args.models), experiment="narrow-precision")
@@ -188,14 +115,9 @@ def main() -> None:
                                        f"the run {res.stats['rejected']}: not deterministic")
                 saved, n_timed = 0.0, 0
                 for g, _reason, _macs in strat.rejected:
-                    key = _step_key(ev, g, args)
-                    hit = cache.get("steps", key)
-                    if hit is None:
-                        st = time_training_steps(ev.space, g, ev.task, recipe, seed, args.time_steps)
-                        hit = dict(asdict(st), train_seconds=st.train_seconds)
-                        cache.put("steps", key, hit)
-                        n_timed += 1
-                    saved += hit["train_seconds"]
+                    st, new = cache.step_timing(ev, g, seed, args.time_steps)
+                    n_timed += new
+                    saved += st.train_seconds
                 rows.append(_row(law, label, seed, res, saved, wall))
                 csv_rows += [_csv_row(law, label, seed, e) for e in res.evaluations]
                 strategies[(law, label, seed)] = (strat, ev)
@@ -206,16 +128,16 @@ def main() -> None:
         # reference model (per seed) and rejected candidates trained in full: no bounds
         free = (make_objective("val_accuracy"),)
         last_label = list(CONFIGS)[-1]
-        spec_free = EvaluatorSpec("resnet8", {"formats": CONFIGS[last_label]}, "fashion-mnist",
-                                  task_opts, recipe, free, needed_providers(free, ["test_accuracy"]))
-        ev_free = TrainingEvaluator(spec_free)
+        _, ev_free = training_setup("resnet8", args.task, recipe, free,
+                                    space_options={"formats": CONFIGS[last_label]},
+                                    task_options=task_opts, extra_metrics=["test_accuracy"])
         ref_g = ev_free.space.make(dict(REFERENCE, **{v.name: "fp32" for v in ev_free.space.variables
                                                       if v.name.startswith("fmt_")}))
         ref_arch = ev_free.space.arch(ref_g)
         reference = {"bytes": float(costs.model_bytes(ref_arch)),
                      "ram": float(costs.peak_activation_bytes(ref_arch)), "runs": {}}
         for seed in args.seeds:
-            reference["runs"][seed] = _full(cache, ev_free, ref_g, seed)
+            reference["runs"][seed] = cache.full_training(ev_free, ref_g, seed)
         timed = []
         seed0 = args.seeds[0]
         strat, ev_c = strategies[("plain", last_label, seed0)]
@@ -224,33 +146,16 @@ def main() -> None:
             picks = np.unique(np.linspace(0, len(rejected) - 1, args.time_rejected).round().astype(int))
             for i in picks:
                 g, reason, macs = rejected[int(i)]
-                full = _full(cache, ev_free, g, seed0)
-                step = cache.get("steps", _step_key(ev_c, g, args))
-                timed.append((reason, macs, full["train_s"], step["train_seconds"],
+                full = cache.full_training(ev_free, g, seed0)
+                step = cache.cached_step_timing(ev_c, g, args.time_steps)
+                timed.append((reason, macs, full.train_s, step.train_seconds,
                               strat.estimate_train_seconds(macs)))
-                print(f"timed rejected ({reason}, {macs / 1e6:.2f} M MACs): {full['train_s']:.1f} s "
-                      f"in full, {step['train_seconds']:.1f} s step-timed", flush=True)
+                print(f"timed rejected ({reason}, {macs / 1e6:.2f} M MACs): {full.train_s:.1f} s "
+                      f"in full, {step.train_seconds:.1f} s step-timed", flush=True)
     total = time.perf_counter() - t_all
     write_csv(out / "evaluations.csv", csv_rows)
     write_report(out / "README.md", args, rows, reference, timed, strategies, total, csv_rows)
     print(f"wrote {out / 'README.md'} ({total:.0f} s)")
-
-
-def _step_key(ev: TrainingEvaluator, g: Genotype, args) -> str:
-    """Cache key of a step timing: architecture, timed steps, training-set size, recipe."""
-    return f"{ev.arch_key(g)}|{args.time_steps}|{args.train_size}|{ev.spec.recipe.to_json()}"
-
-
-def _full(cache: TimingCache, ev: TrainingEvaluator, g: Genotype, seed: int) -> dict:
-    """Train ``g`` in full (outside the engine), or replay the cached result."""
-    key = ev.cache_key(g, seed)
-    hit = cache.get("full", key)
-    if hit is None:
-        e = ev.evaluate(g, seed)
-        hit = {"val": e.value("val_accuracy"), "test": e.value("test_accuracy"),
-               "train_s": e.train_s, "device": e.device}
-        cache.put("full", key, hit)
-    return hit
 
 
 def _row(law, label, seed, res, saved, wall) -> dict:
@@ -282,9 +187,8 @@ def _csv_row(law, label, seed, e) -> dict:
             "genotype": " ".join(f"{k}={v}" for k, v in e.genotype.items())}
 
 
-def _obs(pb, e):
-    return observation(pb, pb.space.make(e.genotype), e.status,
-                       {k: v.value for k, v in e.values.items()}, e)
+def _obs(pb: Problem, e):
+    return observation(pb, pb.space.make(e.genotype), e)
 
 
 def write_csv(path: Path, rows: list[dict]) -> None:
@@ -296,8 +200,8 @@ def write_csv(path: Path, rows: list[dict]) -> None:
 
 def _ms(values) -> str:
     """``mean ± sample std`` (ddof 1) of a list, or the single value."""
-    v = np.asarray(values, dtype=float)
-    return f"{v.mean():.4f}" if len(v) < 2 else f"{v.mean():.4f} ± {v.std(ddof=1):.4f}"
+    s = summarize({"x": values})["x"]
+    return f"{s.mean:.4f}" if s.n < 2 else f"{s.mean:.4f} ± {s.std:.4f}"
 
 
 def write_report(path, args, rows, reference, timed, strategies, total, csv_rows) -> None:
@@ -306,17 +210,19 @@ def write_report(path, args, rows, reference, timed, strategies, total, csv_rows
     device = csv_rows[0]["device"] if csv_rows else "?"
     lat_src = next(iter(strategies.values()))[0].latency_source
     compute = (sum(c["train_s"] for c in csv_rows if not c["reused"])
-               + sum(r["train_s"] for r in reference["runs"].values()) + sum(t[2] for t in timed))
+               + sum(r.train_s for r in reference["runs"].values()) + sum(t[2] for t in timed))
     groups = {}
     for r in rows:
         groups.setdefault((r["law"], r["config"]), []).append(r)
-    L = ["# Narrow-space search with reduced-precision formats (Fashion-MNIST, resnet8)", "",
+    task = next(iter(strategies.values()))[1].task
+    shape = "x".join(map(str, task.input_shape[1:]))
+    L = [f"# Narrow-space search with reduced-precision formats ({args.task}, resnet8)", "",
          f"Command: `{cmd}` (this invocation: {total / 60:.1f} min wall; evaluations already in "
          "the store, and timings already in `<store>.timing.json`, are replayed, not redone. "
          "Training time of all the networks in the tables, each counted once, on 2 CPU cores "
          f"shared with other jobs: {compute / 60:.1f} min).", "",
-         f"Setup: task fashion-mnist, train/val/test = {args.train_size}/{args.val_size}/"
-         f"{args.test_size} images (28x28), recipe {args.epochs} epochs, batch 32, Adam 3e-3, "
+         f"Setup: task {args.task}, train/val/test = {'/'.join(map(str, task.sizes()))} "
+         f"images ({shape}), recipe {args.epochs} epochs, batch 32, Adam 3e-3, "
          f"cosine, 1 thread; {args.models} models trained per configuration and seed; seeds "
          f"{', '.join(map(str, seeds))} (the seed drives both the sampling and the training). "
          f"Bounds (checked by the strategy before training): flash = model_bytes <= {args.flash}, "
@@ -339,8 +245,8 @@ def write_report(path, args, rows, reference, timed, strategies, total, csv_rows
          "|---|---|---|---|---|---|---|---|"]
     ref_runs = [reference["runs"][s] for s in seeds]
     L.append("| - | reference (fp32, breaks the flash bound) | "
-             + " / ".join(f"{r['val']:.4f}" for r in ref_runs) + f" | {_ms([r['val'] for r in ref_runs])} | "
-             + " / ".join(f"{r['test']:.4f}" for r in ref_runs) + f" | {_ms([r['test'] for r in ref_runs])} | "
+             + " / ".join(f"{r.val:.4f}" for r in ref_runs) + f" | {_ms([r.val for r in ref_runs])} | "
+             + " / ".join(f"{r.test:.4f}" for r in ref_runs) + f" | {_ms([r.test for r in ref_runs])} | "
              f"{len(seeds)} (0) | - |")
     for (law, label), g in groups.items():
         L.append(f"| {law} | {label} | " + " / ".join(f"{r['best_val']:.4f}" for r in g)

@@ -36,6 +36,7 @@ from .objectives import (Candidate, MetricProvider, Objective, Value, make_provi
 from .records import Evaluation
 from .space import Genotype, SearchSpace
 from .spaces import make_space
+from .strategy import Problem
 from .training import Recipe, TrainingDiverged, host_device, train
 
 def bound_violation(objectives: Sequence[Objective], values: Mapping[str, "Value | float"]) -> str | None:
@@ -256,3 +257,21 @@ class TrainingEvaluator(Evaluator):
             ev.measure_s = measure
             ev.wall_s = time.perf_counter() - t_start
         return ev
+
+
+def training_setup(space: str, task: str, recipe: Recipe, objectives: Sequence[Objective], *,
+                   space_options: Mapping[str, Any] | None = None,
+                   task_options: Mapping[str, Any] | None = None,
+                   extra_metrics: Sequence[str] = (),
+                   provider_options: dict[str, dict[str, Any]] | None = None,
+                   ) -> tuple[Problem, TrainingEvaluator]:
+    """The problem and training evaluator for searching ``space`` on ``task`` with ``recipe``:
+    the providers are those the objectives and ``extra_metrics`` need (with
+    ``provider_options``), and the problem carries the task and recipe (strategies that train,
+    such as DNAS, need them).  What a benchmark or a one-off search builds by hand otherwise."""
+    objectives = tuple(objectives)
+    extra = tuple(extra_metrics)
+    spec = EvaluatorSpec(space, dict(space_options or {}), task, dict(task_options or {}), recipe,
+                         objectives, needed_providers(objectives, extra, provider_options), extra)
+    evaluator = TrainingEvaluator(spec)
+    return Problem(evaluator.space, objectives, evaluator.task, recipe), evaluator

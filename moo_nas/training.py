@@ -12,7 +12,7 @@ import math
 import platform
 import time
 from dataclasses import asdict, dataclass, fields
-from typing import Any
+from typing import Any, Callable
 
 import torch
 import torch.nn as nn
@@ -107,6 +107,41 @@ def make_optimizer(recipe: Recipe, params) -> torch.optim.Optimizer:
                            weight_decay=recipe.weight_decay)
 
 
+def recipe_steps(recipe: Recipe, n_train: int) -> int:
+    """Optimiser steps :func:`train_epochs` counts for ``recipe`` on ``n_train`` training
+    samples (a last minibatch of one sample is skipped but still counted)."""
+    return recipe.epochs * max(1, math.ceil(n_train / recipe.batch_size))
+
+
+def make_schedule(recipe: Recipe, opt: torch.optim.Optimizer,
+                  total_steps: int) -> torch.optim.lr_scheduler.LRScheduler | None:
+    """The recipe's learning-rate schedule over ``total_steps`` steps (cosine annealing to 0),
+    or None for a constant rate."""
+    if recipe.schedule != "cosine":
+        return None
+    return torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(1, total_steps))
+
+
+def optimiser_step(module: nn.Module, x: torch.Tensor, y: torch.Tensor, recipe: Recipe,
+                   opt: torch.optim.Optimizer, sched: torch.optim.lr_scheduler.LRScheduler | None,
+                   extra_loss=None, step: int = 0) -> float:
+    """One step of the trainer on the minibatch ``(x, y)``: forward, cross-entropy with the
+    recipe's label smoothing (plus ``extra_loss(module)``), backward, optimiser and schedule
+    update; returns the loss.  Raises :class:`TrainingDiverged` (naming ``step``) on a NaN or
+    infinite loss, before any update."""
+    loss = F.cross_entropy(module(x), y, label_smoothing=recipe.label_smoothing)
+    if extra_loss is not None:
+        loss = loss + extra_loss(module)
+    if not torch.isfinite(loss):
+        raise TrainingDiverged(f"loss became {loss.item()} at step {step}")
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    if sched is not None:
+        sched.step()
+    return loss.item()
+
+
 @torch.no_grad()
 def accuracy(module: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 512) -> float:
     """Top-1 accuracy of ``module`` in eval mode."""
@@ -129,10 +164,8 @@ def train_epochs(module: nn.Module, task: Task, recipe: Recipe, seed: int,
     gen = torch.Generator().manual_seed(seed)
     opt = make_optimizer(recipe, [p for p in module.parameters() if p.requires_grad])
     n = len(task.y_train)
-    steps_per_epoch = max(1, math.ceil(n / recipe.batch_size))
-    total = recipe.epochs * steps_per_epoch
-    sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(1, total))
-             if recipe.schedule == "cosine" else None)
+    total = recipe_steps(recipe, n)
+    sched = make_schedule(recipe, opt, total)
     module.train()
     loss_value = float("nan")
     step = 0
@@ -142,22 +175,40 @@ def train_epochs(module: nn.Module, task: Task, recipe: Recipe, seed: int,
             idx = perm[i : i + recipe.batch_size]
             if len(idx) < 2:  # BatchNorm cannot train on one sample
                 continue
-            out = module(task.x_train[idx])
-            loss = F.cross_entropy(out, task.y_train[idx], label_smoothing=recipe.label_smoothing)
-            if extra_loss is not None:
-                loss = loss + extra_loss(module)
-            if not torch.isfinite(loss):
-                raise TrainingDiverged(f"loss became {loss.item()} at step {step}")
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            if sched is not None:
-                sched.step()
+            loss_value = optimiser_step(module, task.x_train[idx], task.y_train[idx], recipe,
+                                        opt, sched, extra_loss, step)
             step += 1
-            loss_value = loss.item()
             if on_step is not None:
                 on_step(step, total)
     return loss_value
+
+
+class _Stop(Exception):
+    """Raised from the step callback of :func:`train_until` to end the loop."""
+
+
+def train_until(module: nn.Module, task: Task, recipe: Recipe, seed: int,
+                stop: Callable[[int, int], bool]) -> int:
+    """Run the recipe's loop (:func:`train_epochs`: same batches, optimiser, schedule) with the
+    recipe's thread count (restored afterwards), calling ``stop(step, total)`` after every
+    optimiser step and ending as soon as it returns True; returns the steps done.  For callers
+    that need only the start of a recipe (step timing, early learning-curve points)."""
+    done = [0]
+
+    def on_step(step: int, total: int) -> None:
+        done[0] = step
+        if stop(step, total):
+            raise _Stop
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(recipe.threads)
+    try:
+        train_epochs(module, task, recipe, seed, on_step=on_step)
+    except _Stop:
+        pass
+    finally:
+        torch.set_num_threads(threads)
+    return done[0]
 
 
 def train(module: nn.Module, task: Task, recipe: Recipe, seed: int) -> TrainResult:

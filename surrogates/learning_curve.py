@@ -94,16 +94,10 @@ def extrapolate(values: Sequence[float], final_epoch: int, model: str = "auto") 
     return min(1.0, max(0.0, value)) if math.isfinite(value) else float(values[-1])
 
 
-class _Stop(Exception):
-    """Raised inside the trainer's step callback to end training after k epochs."""
-
-
 def record_curve(module, task, recipe, seed: int, epochs: int | None = None) -> list[float]:
     """Train ``module`` with ``recipe`` (its full schedule) and return the validation accuracy
     after each epoch, stopping after ``epochs`` epochs (default: all of the recipe's)."""
-    import torch
-
-    from moo_nas.training import accuracy, train_epochs
+    from moo_nas.training import accuracy, train_until
 
     stop = recipe.epochs if epochs is None else int(epochs)
     if not 1 <= stop <= recipe.epochs:
@@ -115,18 +109,10 @@ def record_curve(module, task, recipe, seed: int, epochs: int | None = None) -> 
         per_epoch -= 1
     curve: list[float] = []
 
-    def on_step(step: int, total: int) -> None:
+    def on_step(step: int, total: int) -> bool:
         if step % per_epoch == 0:
             curve.append(accuracy(module, task.x_val, task.y_val, recipe.eval_batch_size))
-            if len(curve) >= stop:
-                raise _Stop
+        return len(curve) >= stop
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(recipe.threads)
-    try:
-        train_epochs(module, task, recipe, seed, on_step=on_step)
-    except _Stop:
-        pass
-    finally:
-        torch.set_num_threads(threads)
+    train_until(module, task, recipe, seed, on_step)
     return curve

@@ -5,6 +5,7 @@ from __future__ import annotations
 import statistics
 import time
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 
@@ -27,6 +28,19 @@ class TimingProtocol:
                 f"{self.statistic}, {self.threads} thread(s)")
 
 
+def time_call(fn: Callable[[], object], warmup: int, repeats: int) -> list[float]:
+    """Seconds of each of ``repeats`` timed calls of ``fn()`` after ``warmup`` untimed ones
+    (CPU wall clock, ``time.perf_counter``)."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return times
+
+
 def time_module(module: torch.nn.Module, input_shape: tuple[int, ...],
                 protocol: TimingProtocol) -> list[float]:
     """Seconds per forward pass, one entry per timed repeat (CPU wall clock)."""
@@ -35,14 +49,8 @@ def time_module(module: torch.nn.Module, input_shape: tuple[int, ...],
     try:
         module.eval()
         x = torch.randn(protocol.batch, *input_shape)
-        times = []
         with torch.inference_mode():
-            for _ in range(protocol.warmup):
-                module(x)
-            for _ in range(protocol.repeats):
-                t0 = time.perf_counter()
-                module(x)
-                times.append(time.perf_counter() - t0)
+            times = time_call(lambda: module(x), protocol.warmup, protocol.repeats)
     finally:
         torch.set_num_threads(threads)
     return times
