@@ -151,7 +151,7 @@ def cost_label(evals: Sequence[Evaluation]) -> str:
     if gpu:
         return f"GPU-hours ({', '.join(gpu)})"
     cpus = ", ".join(d.removeprefix("cpu:") for d in devices) or "unknown CPU"
-    return f"CPU device-hours ({cpus})"
+    return f"CPU core-hours ({cpus}; process CPU time)"
 
 
 def hv_curve(evals: Sequence[Evaluation], objectives: Sequence[Objective],

@@ -26,7 +26,9 @@ task, recipe and training seed is copied (``cached``) and charged the cost it or
 results and cost curves do not depend on the order runs were executed in.
 
 Search cost of an evaluation = training + measurement + its share of the strategy's ask/tell
-time, in seconds of the device that did the work.
+time, in seconds of the device that did the work (:func:`moo_nas.training.device_seconds`: CPU
+time of the process on a CPU, so the cost does not grow with the machine's load; wall time is
+kept beside it in ``wall_s``).
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ from .registry import STRATEGIES
 from .space import Genotype
 from .store import Event, Store, new_owner
 from .strategy import Observation, Problem, Strategy
+from .training import device_seconds
 
 WORST = 1e12
 #: asks in a row that proposed only genotypes the run has already evaluated before it stops
@@ -303,9 +306,9 @@ class SearchRun:
     def propose(self, n: int) -> list[int]:
         """Ask the strategy for up to ``n`` genotypes; record the ask; return their seqs."""
         self.strategy.pending = tuple(self.asked[s] for s in sorted(self.asked) if s not in self.told)
-        t0 = time.perf_counter()
+        t0 = device_seconds()
         batch = self.strategy.ask(n)
-        t_ask = time.perf_counter() - t0
+        t_ask = device_seconds() - t0
         if not batch:
             return []
         seqs = list(range(self.next_seq, self.next_seq + len(batch)))
@@ -403,9 +406,9 @@ class SearchRun:
             self._remember(ev)
             self.cost_s += ev.cost_s
             obs.append(observation(self.problem, self.asked[s], ev))
-        t0 = time.perf_counter()
+        t0 = device_seconds()
         self.strategy.tell(obs)
-        self.tell_seconds = time.perf_counter() - t0
+        self.tell_seconds = device_seconds() - t0
         self.told.update(seqs)
         if record:
             self.writer.event(Event("tell", tuple(seqs), clock=self.executor.clock()))

@@ -37,7 +37,7 @@ from .records import Evaluation
 from .space import Genotype, SearchSpace
 from .spaces import make_space
 from .strategy import Problem
-from .training import Recipe, TrainingDiverged, host_device, train
+from .training import Recipe, TrainingDiverged, device_seconds, host_device, train
 
 def bound_violation(objectives: Sequence[Objective], values: Mapping[str, "Value | float"]) -> str | None:
     """The first bound of ``objectives`` that ``values`` violate, as a sentence, or None.
@@ -217,9 +217,9 @@ class TrainingEvaluator(Evaluator):
                     if key is not None and key in known:
                         ev.values.update(known[key])
                         continue
-                    t0 = time.perf_counter()
+                    t0 = device_seconds()
                     vals = p.compute(cand)
-                    measure += time.perf_counter() - t0
+                    measure += device_seconds() - t0
                     ev.values.update(vals)
                     if key is not None:
                         ev.fresh_measurements[key] = vals
@@ -243,9 +243,9 @@ class TrainingEvaluator(Evaluator):
             cand.trained = True
             for p in self.providers:
                 if p.stage == "trained":
-                    t0 = time.perf_counter()
+                    t0 = device_seconds()
                     ev.values.update(p.compute(cand))
-                    measure += time.perf_counter() - t0
+                    measure += device_seconds() - t0
             reason = bound_violation(self.spec.objectives, ev.values)
             if reason:
                 ev.status, ev.error = "infeasible", reason

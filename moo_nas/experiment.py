@@ -65,7 +65,7 @@ if TYPE_CHECKING:
     from .comparator import Comparison
     from .store import StoredRun
 
-TOP_KEYS = {"name", "description", "seeds", "store", "report", "jobs", "workers", "task", "space", "recipe",
+TOP_KEYS = {"name", "description", "seeds", "store", "report", "jobs", "workers", "targets", "task", "space", "recipe",
             "budget", "objectives", "extra_metrics", "providers", "strategies", "executor",
             "evaluator"}
 
@@ -99,6 +99,8 @@ class Experiment:
     evaluator: dict[str, Any] = field(default_factory=lambda: {"kind": "train"})
     description: str = ""
     workers: int = 1
+    #: fractions of the reference hypervolume whose cost to reach the report tabulates
+    targets: tuple[float, ...] = (0.95, 0.99)
     _built: "tuple[Problem, Evaluator] | None" = field(default=None, repr=False, compare=False)
 
     def built(self) -> "tuple[Problem, Evaluator]":
@@ -187,6 +189,11 @@ def parse_experiment(data: dict[str, Any], where: str = "the experiment") -> Exp
     workers = data.get("workers", 1)
     if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
         raise UserError(f"workers in {where} must be a positive integer, got {workers!r}.")
+    targets = data.get("targets", [0.95, 0.99])
+    if (not isinstance(targets, list) or not targets
+            or not all(isinstance(t, (int, float)) and not isinstance(t, bool) and 0 < t <= 1 for t in targets)):
+        raise UserError(f"targets in {where} must be a list of fractions of the reference "
+                        f"hypervolume in (0, 1], e.g. [0.9, 0.95], got {targets!r}.")
     task, task_opts = _named(data, "task", where, "digits")
     space, space_opts = _named(data, "space", where, "digits-cnn")
     recipe = Recipe.from_mapping(_table(data, "recipe", where))
@@ -246,7 +253,8 @@ def parse_experiment(data: dict[str, Any], where: str = "the experiment") -> Exp
     check_output_dir(report, "report folder")
     exp = Experiment(name, seeds, task, task_opts, space, space_opts, recipe, budget, tuple(objectives),
                      strategies, Path(store), Path(report), jobs, tuple(extra_metrics), providers,
-                     executor, evaluator, str(data.get("description", "")), workers)
+                     executor, evaluator, str(data.get("description", "")), workers,
+                     tuple(float(t) for t in targets))
     problem, _ = exp.built()  # fail early on bad names / options / impossible constraints
     for entry in strategies:  # constructor-time option errors surface before any run trains
         STRATEGIES.get(entry.name).create(problem, seeds[0], entry.options)
@@ -543,4 +551,33 @@ def write_experiment_report(exp: Experiment, store: Store, wall_seconds: float |
              f"- store: `{exp.store}`"]
     if wall_seconds is not None:
         extra.append(f"- wall time of this invocation: {wall_seconds:.1f} s")
-    return write_report(cmp, exp.report, f"Experiment `{exp.name}`", extra)
+    extra += latency_spread_lines(exp, cmp)
+    return write_report(cmp, exp.report, f"Experiment `{exp.name}`", extra, exp.targets)
+
+
+def latency_spread_lines(exp: Experiment, cmp: "Comparison") -> list[str]:
+    """When host latency is an objective: its protocol's run-to-run spread, measured now on
+    the seed and up to four architectures of the fronts (each measured in 5 sessions)."""
+    if "latency_ms" not in [o.name for o in exp.objectives] or exp.evaluator.get("kind") == "table":
+        return []
+    import torch
+
+    from .hardware.host import HostTorchLatency, measure_spread
+
+    problem, _ = exp.built()
+    space = problem.space
+    genotypes = [space.seed_genotype()]
+    for r in cmp.runs:
+        for e in r.front_evals:
+            g = space.make(e.genotype)
+            if g.key not in {x.key for x in genotypes}:
+                genotypes.append(g)
+    genotypes = genotypes[:: max(1, len(genotypes) // 5)][:5]
+    provider = HostTorchLatency(**exp.providers.get("host-torch", {}))
+    torch.manual_seed(0)
+    spread = measure_spread([space.build(g) for g in genotypes], space.input_shape, provider.protocol)
+    return ["", "## Latency measurement spread", "",
+            f"`latency_ms` is measured on {provider.device} with host-torch ({provider.protocol.describe()}). "
+            f"Its run-to-run spread, measured when this report was written: {spread.describe()}. "
+            "Values of one architecture are shared by every run of the store (measured once), so "
+            "within this report the spread only matters between fresh stores."]

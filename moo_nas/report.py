@@ -255,7 +255,8 @@ def _hv_sentence(cmp: Comparison) -> str:
             f"{cmp.max_raw_hv:.4g}; the reference front's raw HV is {ref_text}.")
 
 
-def statistics_lines(cmp: Comparison, folder: Path) -> list[str]:
+def statistics_lines(cmp: Comparison, folder: Path,
+                     fractions: Sequence[float] = (0.95, 0.99)) -> list[str]:
     """The statistics section over seeds (and ``hv_bands.png``): every run's hypervolume as a
     fraction of its reference front's (the table's true front when one was given, one per seed
     for per-seed lookups, else the union of the runs' fronts)."""
@@ -278,13 +279,14 @@ def statistics_lines(cmp: Comparison, folder: Path) -> list[str]:
              "reaches the given fraction of its reference hypervolume; curves with 95 % "
              "bootstrap bands of the mean over seeds: `hv_bands.png`.")
     title, blank, *rest = S.markdown_section(final, curves, 1.0, cost_unit=unit,
-                                             title="Statistics over seeds",
+                                             fractions=fractions, title="Statistics over seeds",
                                              reference_note="fractions of each run's reference "
                                                             "hypervolume").splitlines()
     return ["", title, blank, intro, ""] + rest
 
 
-def write_report(cmp: Comparison, folder: str | Path, title: str, extra: Sequence[str] = ()) -> Path:
+def write_report(cmp: Comparison, folder: str | Path, title: str, extra: Sequence[str] = (),
+                 fractions: Sequence[float] = (0.95, 0.99)) -> Path:
     """Write README.md, fronts.csv, fronts.png and hv_vs_cost.png into ``folder``."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -297,5 +299,5 @@ def write_report(cmp: Comparison, folder: str | Path, title: str, extra: Sequenc
                   "![accuracy vs latency/energy per backend](hardware_fronts.png)", "",
                   "Each panel is the accuracy front of all evaluations against one latency or energy "
                   "metric; the axis label says whether it was measured or modelled (see provenance above)."]
-    (folder / "README.md").write_text(markdown(cmp, title, extra, statistics_lines(cmp, folder)))
+    (folder / "README.md").write_text(markdown(cmp, title, extra, statistics_lines(cmp, folder, fractions)))
     return folder

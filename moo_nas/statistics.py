@@ -238,7 +238,9 @@ def markdown_section(final_hv: Mapping[str, Sequence[float]], curves: Mapping[st
     summ = summarize({k: np.asarray(v, float) / reference_hv for k, v in final_hv.items()})
     for k, s in sorted(summ.items(), key=lambda kv: -kv[1].median):
         lines.append(f"| {k} | {s.mean:.4f} | {s.std:.4f} | {s.median:.4f} | {s.iqr:.4f} |")
-    lines += ["", _tests_md(pairwise_tests(final_hv, True, alpha), "final hypervolume", alpha), ""]
+    hv_tests = pairwise_tests(final_hv, True, alpha)
+    lines += ["", _tests_md(hv_tests, "final hypervolume", alpha), "",
+              _hv_verdict({k: s.median for k, s in summ.items()}, hv_tests, alpha), ""]
     ttt = times_to_target(curves, reference_hv, fractions)
     for f, per in ttt.items():
         pct = f"{100 * f:g} %"
@@ -274,6 +276,24 @@ def _tests_md(tests: Sequence[PairTest], what: str, alpha: float) -> str:
         rows.append(f"| {t.a} vs {t.b} | {t.u:g} | {t.p:.3g} | {t.p_holm:.3g} | {t.a12:.2f} | "
                     f"{t.better or '='} | {'yes' if t.significant else 'no'} |")
     return "\n".join(rows)
+
+
+def _hv_verdict(medians: Mapping[str, float], tests: Sequence[PairTest], alpha: float) -> str:
+    """Which strategy has the highest median final HV / ref, and against whom the difference
+    is significant."""
+    if not medians:
+        return ""
+    best = max(medians, key=medians.get)
+    beats = sorted((t.b if t.a == best else t.a) for t in tests
+                   if best in (t.a, t.b) and t.significant and t.better == best)
+    others = sorted(set(medians) - {best} - set(beats))
+    text = f"Highest median final HV / ref: **{best}** ({medians[best]:.4f}). "
+    if beats:
+        text += f"Significantly higher than {', '.join(beats)} (Holm-adjusted p <= {alpha:g}). "
+    if others:
+        text += (f"Not significantly different from {', '.join(others)}"
+                 + (" (with these seeds no difference is significant)." if not beats else "."))
+    return text.strip()
 
 
 def _verdict(medians: Mapping[str, float], tests: Sequence[PairTest], pct: str, unit: str,

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
-import statistics
 import time
 from dataclasses import dataclass
 from typing import Callable
 
+import numpy as np
 import torch
 
 from ..objectives import Candidate, MetricDef, MetricProvider, Value, register_provider
 from ..training import host_device
+
+
+#: statistics a protocol may summarise its timed repeats with: the median, or a low
+#: percentile (``p10``, ``min``), which other jobs on the machine disturb much less (their
+#: interference only ever adds time)
+STATISTICS = {"median": 50.0, "p25": 25.0, "p10": 10.0, "min": 0.0}
 
 
 @dataclass(frozen=True)
@@ -23,9 +29,24 @@ class TimingProtocol:
     statistic: str = "median"
     threads: int = 1
 
+    def __post_init__(self) -> None:
+        from ..errors import UserError
+
+        if self.statistic not in STATISTICS:
+            raise UserError(f"unknown latency statistic {self.statistic!r}; choose one of "
+                            f"{', '.join(STATISTICS)}.")
+        for name in ("batch", "repeats", "threads"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise UserError(f"latency protocol {name} must be a positive integer, got {v!r}.")
+
     def describe(self) -> str:
         return (f"batch {self.batch}, {self.warmup} warm-up, {self.repeats} repeats, "
                 f"{self.statistic}, {self.threads} thread(s)")
+
+    def summarise(self, times: list[float]) -> float:
+        """The protocol's statistic of the timed repeats (seconds)."""
+        return float(np.percentile(times, STATISTICS[self.statistic]))
 
 
 def time_call(fn: Callable[[], object], warmup: int, repeats: int) -> list[float]:
@@ -65,8 +86,9 @@ class HostTorchLatency(MetricProvider):
     metrics = (MetricDef("latency_ms", "ms", "min", "model",
                          "measured host latency, PyTorch eager, batch 1"),)
 
-    def __init__(self, batch: int = 1, warmup: int = 10, repeats: int = 50, threads: int = 1):
-        self.protocol = TimingProtocol(batch, warmup, repeats, "median", threads)
+    def __init__(self, batch: int = 1, warmup: int = 10, repeats: int = 50, threads: int = 1,
+                 statistic: str = "median"):
+        self.protocol = TimingProtocol(batch, warmup, repeats, statistic, threads)
         self.device = host_device()
 
     def cache_key(self) -> str:
@@ -75,4 +97,35 @@ class HostTorchLatency(MetricProvider):
     def compute(self, candidate: Candidate) -> dict[str, Value]:
         times = time_module(candidate.module, candidate.space.input_shape, self.protocol)
         source = f"host-torch on {self.device}: {self.protocol.describe()}"
-        return {"latency_ms": Value(statistics.median(times) * 1e3, "measured", source)}
+        return {"latency_ms": Value(self.protocol.summarise(times) * 1e3, "measured", source)}
+
+
+@dataclass(frozen=True)
+class Spread:
+    """Run-to-run spread of a latency protocol: each architecture measured ``sessions`` times
+    afresh; ``cv`` per architecture = sample std / mean of its measurements."""
+
+    protocol: str
+    sessions: int
+    values_ms: tuple[tuple[float, ...], ...]
+
+    @property
+    def cvs(self) -> list[float]:
+        return [float(np.std(v, ddof=1) / np.mean(v)) for v in self.values_ms]
+
+    def describe(self) -> str:
+        cvs = self.cvs
+        return (f"{len(cvs)} architectures each measured in {self.sessions} separate sessions "
+                f"({self.protocol}): coefficient of variation median {100 * float(np.median(cvs)):.1f} %, "
+                f"max {100 * max(cvs):.1f} %")
+
+
+def measure_spread(modules: list[torch.nn.Module], input_shape: tuple[int, ...],
+                   protocol: TimingProtocol, sessions: int = 5) -> Spread:
+    """Measure each module ``sessions`` times with ``protocol``, interleaved (module 1, 2, …,
+    then again), so a burst of load hits every architecture alike."""
+    values: list[list[float]] = [[] for _ in modules]
+    for _ in range(sessions):
+        for i, m in enumerate(modules):
+            values[i].append(protocol.summarise(time_module(m, input_shape, protocol)) * 1e3)
+    return Spread(protocol.describe(), sessions, tuple(tuple(v) for v in values))
