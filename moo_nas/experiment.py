@@ -195,6 +195,9 @@ def parse_experiment(data: dict[str, Any], where: str = "the experiment") -> Exp
         raise UserError(f"targets in {where} must be a list of fractions of the reference "
                         f"hypervolume in (0, 1], e.g. [0.9, 0.95], got {targets!r}.")
     task, task_opts = _named(data, "task", where, "digits")
+    space_table = data.get("space")
+    if isinstance(space_table, dict) and "seed_model" in space_table and "name" not in space_table:
+        data = {**data, "space": {"name": "traced", **space_table}}  # a user's own network
     space, space_opts = _named(data, "space", where, "digits-cnn")
     recipe = Recipe.from_mapping(_table(data, "recipe", where))
     budget_t = _table(data, "budget", where)

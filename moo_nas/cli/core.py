@@ -14,7 +14,14 @@ from .args import key_values as _kv, positive_int
 def cmd_search(args: argparse.Namespace) -> int:
     from ..experiment import parse_experiment, run_experiment
 
+    from .byo import seed_model_space
+
     check_name(args.name, "--name")
+    traced, traced_options = seed_model_space(args)
+    if traced is not None:
+        args.space = traced
+        args.space_option = list(args.space_option or []) + [
+            f"{k}={v if isinstance(v, str) else ','.join(map(str, v))}" for k, v in traced_options.items()]
     data: dict[str, Any] = {
         "name": args.name,
         "seeds": [args.seed],
@@ -185,6 +192,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "result as it arrives; with a table evaluator the workers are simulated)")
     p.add_argument("--ray-address", help="address of an existing Ray cluster (with --executor ray)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    from .byo import add_seed_model_args
+
+    add_seed_model_args(p)
     p.set_defaults(func=cmd_search)
 
     p = sub.add_parser("compare", help="run an experiment file (strategies x seeds) and write its report",

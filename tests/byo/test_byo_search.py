@@ -89,3 +89,24 @@ def test_one_d_seed_on_basic_motions(tmp_store):
     problem = Problem(ev.space, objectives, ev.task, recipe)
     res = run_search(tmp_store, problem, ev, "nsga2", {"pop_size": 2}, 0, Budget(evaluations=2))
     assert all(e.status == "ok" for e in res.evaluations)
+
+
+def test_seed_model_in_toml_and_on_the_command_line_name_the_traced_space(tmp_path):
+    from moo_nas.cli import main
+    from moo_nas.experiment import parse_experiment
+
+    exp = parse_experiment({"name": "byo", "space": {"seed_model": MODEL, "input_shape": [1, 8, 8]},
+                            "store": str(tmp_path / "s.sqlite"), "report": str(tmp_path / "r"),
+                            "budget": {"evaluations": 2}, "objectives": [{"name": "val_accuracy"}],
+                            "strategies": [{"name": "random"}]})
+    assert exp.space == "traced" and exp.space_options["seed_model"] == MODEL
+    rc = main(["search", "--seed-model", MODEL, "--input-shape", "1,8,8", "--strategy", "random",
+               "--evaluations", "2", "--recipe", "epochs=1", "--objective", "val_accuracy",
+               "--objective", "model_bytes", "--store", str(tmp_path / "c.sqlite"), "--name", "byo",
+               "--report", str(tmp_path / "rep"), "--quiet"])
+    assert rc == 0
+    from moo_nas.store import Store
+
+    with Store(tmp_path / "c.sqlite") as s:
+        run = s.runs()[0]
+        assert run.space["name"] == "traced" and len(s.evaluations(run.id)) == 2
