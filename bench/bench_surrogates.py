@@ -113,10 +113,10 @@ def cmd_search(args: argparse.Namespace) -> None:
         for seed in range(args.first_seed, args.first_seed + args.seeds):
             t0 = time.perf_counter()
             rp = _run_strategy(st, problem, ev, *plain, seed, args.evaluations)
-            cp, hp = hv_curve(rp.evaluations, objs, norm)
+            cp, hp, _ = hv_curve(rp.evaluations, objs, norm)
             t1 = time.perf_counter()
             rs = _run_strategy(st, problem, ev, *surr, seed, args.surrogate_evaluations)
-            cs, hs = hv_curve(rs.evaluations, objs, norm)
+            cs, hs, _ = hv_curve(rs.evaluations, objs, norm)
             t2 = time.perf_counter()
             rows.append(dict(_reach(seed, (cp, hp), (cs, hs)), nsga2_wall_s=t1 - t0,
                              surrogate_wall_s=t2 - t1, surrogate_stats=rs.stats))
@@ -172,8 +172,8 @@ def cmd_experiment(args: argparse.Namespace) -> None:
         for seed in exp.seeds:
             if ("nsga2", seed) not in runs or ("surrogate-nsga2", seed) not in runs:
                 continue
-            cp, hp = hv_curve(st.evaluations(runs[("nsga2", seed)].id), exp.objectives, norm)
-            cs, hs = hv_curve(st.evaluations(runs[("surrogate-nsga2", seed)].id), exp.objectives, norm)
+            cp, hp, _ = hv_curve(st.evaluations(runs[("nsga2", seed)].id), exp.objectives, norm)
+            cs, hs, _ = hv_curve(st.evaluations(runs[("surrogate-nsga2", seed)].id), exp.objectives, norm)
             rows.append(_reach(seed, (cp, hp), (cs, hs)))
             curves["nsga2"].append((cp.tolist(), hp.tolist()))
             curves["surrogate-nsga2"].append((cs.tolist(), hs.tolist()))

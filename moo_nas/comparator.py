@@ -96,6 +96,9 @@ class RunSummary:
     igd_plus: float = float("nan")
     curve_cost_hours: np.ndarray = field(default_factory=lambda: np.zeros(0))
     curve_hv: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    #: the run's clock (hours its executor's workers ran; simulated for table lookups) at
+    #: each point of the curve
+    curve_clock_hours: np.ndarray = field(default_factory=lambda: np.zeros(0))
     reference_hv: float = float("nan")
 
     @property
@@ -155,20 +158,23 @@ def cost_label(evals: Sequence[Evaluation]) -> str:
 
 
 def hv_curve(evals: Sequence[Evaluation], objectives: Sequence[Objective],
-             norm: Normalisation) -> tuple[np.ndarray, np.ndarray]:
-    """Hypervolume of the front found so far after each evaluation, against cumulative cost."""
-    cost, hv = [], []
+             norm: Normalisation) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Hypervolume of the front found so far after each evaluation, in the order results
+    arrived (the run's clock, then sequence number), against cumulative cost (hours) and
+    against the run's clock (hours)."""
+    cost, hv, clock = [], [], []
     archive = np.zeros((0, len(objectives)))
     total = 0.0
-    for e in evals:
+    for e in sorted(evals, key=lambda e: (e.clock_s, e.seq)):
         total += e.cost_s
+        clock.append(e.clock_s / 3600.0)
         pts, _ = feasible_points([e], objectives)
         if len(pts):
             archive = np.vstack([archive, pts])
             archive = archive[nondominated(archive)]
         cost.append(total / 3600.0)
         hv.append(norm.hypervolume(archive))
-    return np.array(cost), np.array(hv)
+    return np.array(cost), np.array(hv), np.array(clock)
 
 
 def compare(store: Store, runs: Sequence[StoredRun], ref: float = REF,
@@ -216,7 +222,7 @@ def compare(store: Store, runs: Sequence[StoredRun], ref: float = REF,
         s.reference_hv = ref_hv.get(s.run.id, union_hv)
         if len(s.front) and len(zu):
             s.igd_plus = float(moocore.igd_plus(norm.apply(s.front), ref=np.array(zu, copy=True)))
-        s.curve_cost_hours, s.curve_hv = hv_curve(s.evaluations, objectives, norm)
+        s.curve_cost_hours, s.curve_hv, s.curve_clock_hours = hv_curve(s.evaluations, objectives, norm)
     cmp = Comparison(objectives, summaries, norm, union, cost_label(all_evals))
     if (reference is not None and len(reference)) or run_references:
         cmp.reference_label = reference_label or "a supplied reference front joined with the runs' fronts"

@@ -109,6 +109,13 @@ class Experiment:
             self._built = build(self)
         return self._built
 
+    def renamed(self, name: str, move_report: bool = True) -> "Experiment":
+        """The same experiment filed under another name (its report folder renamed alike)."""
+        from dataclasses import replace
+
+        report = self.report.with_name(name) if move_report and self.report.name == self.name else self.report
+        return replace(self, name=name, report=report, _built=self._built)
+
     def __getstate__(self) -> dict[str, Any]:  # worker processes build their own
         return {**self.__dict__, "_built": None}
 
@@ -375,11 +382,11 @@ def planned_evaluations(exp: Experiment) -> int | None:
 
 def run_executor(exp: Experiment) -> Executor:
     """The executor of one run: ``[executor]`` with ``workers`` evaluations at once; a table
-    experiment with ``workers > 1`` runs on N simulated workers (each lookup lasts its recorded
-    training time), so its results arrive in simulated wall-clock order."""
+    experiment runs on ``workers`` simulated workers (each lookup lasts its recorded training
+    time), so its results arrive, and its clock runs, in simulated wall-clock time."""
     options = dict(exp.executor)
     name = options.pop("name", "local")
-    if name == "local" and exp.workers > 1 and exp.evaluator.get("kind") == "table":
+    if name == "local" and exp.evaluator.get("kind") == "table":
         name = "simulated"
     if name in ("local", "simulated"):
         options["workers"] = exp.workers

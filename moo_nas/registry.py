@@ -166,6 +166,7 @@ PREDICTORS: Registry[Any] = Registry("predictor", "moo_nas.predictors", {
 
 EXECUTORS: Registry[Any] = Registry("executor", "moo_nas.executors", {
     "local": "moo_nas.executors:LocalExecutor",
+    "simulated": "moo_nas.executors:SimulatedExecutor",
     "ray": "moo_nas.ray_executor:RayExecutor",
 })
 

@@ -55,11 +55,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from ..experiment import load_experiment, run_experiment
 
     overrides: dict[str, Any] = {"store": args.store, "report": args.report, "jobs": args.jobs,
-                                 "workers": args.workers}
+                                 "workers": args.workers, "name": args.name}
     if args.executor:
         overrides["executor"] = {"name": args.executor,
                                  **({"address": args.ray_address} if args.ray_address else {})}
     exp = load_experiment(args.experiment, {k: v for k, v in overrides.items() if v is not None})
+    if args.workers is not None and args.name is None:
+        # another worker count is another experiment: its runs are filed (and reported) apart
+        exp = exp.renamed(f"{exp.name}-w{exp.workers}", args.report is None)
     out = run_experiment(exp, progress=not args.quiet)
     print((Path(out) / "README.md").read_text() if args.print else f"report written to {out}/README.md")
     return 0
@@ -205,7 +208,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--jobs", type=positive_int,
                    help="runs executed in parallel processes (default: the experiment's jobs)")
     p.add_argument("--workers", type=positive_int,
-                   help="evaluations in flight per run (default: the experiment's workers)")
+                   help="evaluations in flight per run (default: the experiment's workers); the runs "
+                        "are filed as experiment NAME-wN, with their own report, unless --name is given")
+    p.add_argument("--name", help="file the runs under this experiment name instead of the file's")
     p.add_argument("--executor", choices=["local", "ray"],
                    help="override the experiment's executor (default: its [executor])")
     p.add_argument("--ray-address", help="address of an existing Ray cluster (with --executor ray)")
