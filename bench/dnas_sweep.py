@@ -15,11 +15,12 @@ again after an interruption, or to rewrite the report, costs only what is missin
 
 Example (what reports/dnas/README.md was made with)::
 
-    python bench/dnas_sweep.py --task digits --threads 1 --out reports/dnas/digits-resnet8.md
-    taskset -c 0 python bench/dnas_sweep.py --task fashion-mnist --train-size 15000 \
+    python bench/dnas_sweep.py --task digits --threads 1 --store runs/dnas/digits.sqlite \
+        --out reports/dnas/digits-resnet8.md
+    python bench/dnas_sweep.py --task fashion-mnist --train-size 15000 \
         --val-size 5000 --test-size 5000 --targets 0.75 0.5 0.25 --strengths 0 0.5 \
         --warmup-epochs 8 --search-epochs 6 --finetune-epochs 6 --threads 1 \
-        --store /tmp/dnasfm/fm2.sqlite --out reports/dnas/fashion-mnist-resnet8.md
+        --store runs/dnas/fm2.sqlite --out reports/dnas/fashion-mnist-resnet8.md
 """
 
 from __future__ import annotations

@@ -21,6 +21,9 @@ rejected candidates and the full trainings outside the engine are kept in ``<sto
 so that running the same command again replays them too.
 
     python bench/narrow_precision.py --seeds 0 1 2   # ~20 min per new seed on one shared core
+
+Seeds may run in parallel processes on one store (``--seeds 0``, ``--seeds 1``, … at once; the
+timing cache is shared safely), then ``--seeds 0 1 2`` writes the report from what they stored.
 """
 
 from __future__ import annotations
@@ -79,7 +82,7 @@ def main() -> None:
     ap.add_argument("--time-rejected", type=int, default=3,
                     help="rejected candidates of (c) (first seed) trained in full, to check "
                          "the step-timed estimate")
-    ap.add_argument("--store", default="/tmp/narrow_precision.sqlite")
+    ap.add_argument("--store", default=str(ROOT / "runs" / "narrow" / "narrow_precision.sqlite"))
     ap.add_argument("--out", default=str(ROOT / "reports" / "narrow"))
     args = ap.parse_args()
     task_opts = {k: v for k, v in (("train_size", args.train_size), ("val_size", args.val_size),

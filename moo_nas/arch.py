@@ -360,9 +360,15 @@ def _activation(name: str | None, x: torch.Tensor) -> torch.Tensor:
 
 
 def shape_op(op: OpSpec, xs: Sequence[torch.Tensor]) -> torch.Tensor:
-    """Forward of the weight-free kinds ``pool``, ``act``, ``flatten``, ``concat`` (before the
-    op's activation)."""
+    """Forward of the weight-free kinds ``add``, ``gap``, ``pool``, ``act``, ``flatten``,
+    ``concat`` (before the op's activation); ``xs`` are the op's inputs in order."""
     x = xs[0]
+    if op.kind == "add":
+        for t in xs[1:]:
+            x = x + t
+        return x
+    if op.kind == "gap":
+        return x.flatten(2).mean(dim=2)
     if op.kind == "pool":
         dims = len(op.kernel)
         if op.mode == "max":
@@ -436,12 +442,6 @@ class SpecNet(nn.Module):
                 y = F.linear(tensors[op.inputs[0]], wfmt.quantize(layer.weight, True), layer.bias)
                 if op.batchnorm:
                     y = self.norms[op.name](y)
-            elif op.kind == "add":
-                y = tensors[op.inputs[0]]
-                for t in op.inputs[1:]:
-                    y = y + tensors[t]
-            elif op.kind == "gap":
-                y = tensors[op.inputs[0]].flatten(2).mean(dim=2)
             else:
                 y = shape_op(op, [tensors[t] for t in op.inputs])
             y = afmt.quantize(_activation(op.activation, y))

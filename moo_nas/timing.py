@@ -134,8 +134,22 @@ class TimingCache:
         self._data.setdefault("full", {})
 
     def _put(self, kind: str, key: str, value: dict[str, Any]) -> None:
+        """Add one entry; the file is re-read and merged under an exclusive lock, and replaced
+        atomically, so several processes (one per seed) may share one cache."""
+        import fcntl
+        import os
+
         self._data[kind][key] = value
-        self.path.write_text(json.dumps(self._data, indent=1, sort_keys=True))
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path.with_name(self.path.name + ".lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            on_disk = json.loads(self.path.read_text()) if self.path.exists() else {}
+            for k in ("steps", "full"):
+                on_disk.setdefault(k, {}).update(self._data[k])
+            self._data = on_disk
+            tmp = self.path.with_name(self.path.name + f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(on_disk, indent=1, sort_keys=True))
+            os.replace(tmp, self.path)
 
     def step_timing(self, evaluator: TrainingEvaluator, genotype: Genotype, seed: int,
                     steps: int = 20, warmup: int = WARMUP_STEPS) -> tuple[StepTiming, bool]:

@@ -92,6 +92,11 @@ def host_device() -> str:
     """Human-readable name of the CPU (or GPU) this process computes on."""
     if torch.cuda.is_available():
         return "cuda:" + torch.cuda.get_device_name(0)
+    return cpu_name()
+
+
+def cpu_name() -> str:
+    """``cpu:<model name>`` of this host's processor."""
     name = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as fh:

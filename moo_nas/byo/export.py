@@ -111,12 +111,6 @@ class QDQNet(nn.Module):
                 y = F.linear(src, self._weight(op.weight_format, layer.weight), layer.bias)
                 if op.batchnorm:
                     y = norms[op.name](y)
-            elif op.kind == "add":
-                y = src
-                for t in op.inputs[1:]:
-                    y = y + tensors[t]
-            elif op.kind == "gap":
-                y = src.flatten(2).mean(dim=2)
             else:
                 y = shape_op(op, [tensors[t] for t in op.inputs])
             tensors[op.output] = self._act(op.name, op.act_format, _activation(op.activation, y))

@@ -209,12 +209,6 @@ class MaskedNet(nn.Module):
                     if m is not None:
                         w, b = w * m.unsqueeze(1), b * m
                     y = F.linear(src, w, b)
-            elif op.kind == "add":
-                y = src
-                for t in op.inputs[1:]:
-                    y = y + tensors[t]
-            elif op.kind == "gap":
-                y = src.flatten(2).mean(dim=2)
             else:
                 y = shape_op(op, [src] + [tensors[t] for t in op.inputs[1:]])
             y = _activation(op.activation, y)

@@ -27,21 +27,8 @@ import torch
 
 from ..arch import ArchSpec, build_module
 from ..objectives import Candidate, MetricDef, MetricProvider, Value, register_provider
+from ..training import cpu_name
 from .host import TimingProtocol
-
-
-def cpu_name() -> str:
-    """``cpu:<model name>`` of this host's processor (onnxruntime runs on the CPU here)."""
-    name = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    name = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return f"cpu:{name}"
 
 
 def float_module(arch: ArchSpec) -> torch.nn.Module:
