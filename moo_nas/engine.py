@@ -28,7 +28,8 @@ results and cost curves do not depend on the order runs were executed in.
 Search cost of an evaluation = training + measurement + its share of the strategy's ask/tell
 time, in seconds of the device that did the work (:func:`moo_nas.training.device_seconds`: CPU
 time of the process on a CPU, so the cost does not grow with the machine's load; wall time is
-kept beside it in ``wall_s``).
+kept beside it in ``wall_s``).  The strategy's ask/tell time is wall time (a CPU-time clock is a
+system call, too slow to read around every ask of a table-backed run).
 """
 
 from __future__ import annotations
@@ -51,7 +52,6 @@ from .registry import STRATEGIES
 from .space import Genotype
 from .store import Event, Store, new_owner
 from .strategy import Observation, Problem, Strategy
-from .training import device_seconds
 
 WORST = 1e12
 #: asks in a row that proposed only genotypes the run has already evaluated before it stops
@@ -225,6 +225,7 @@ class SearchRun:
         self.results: dict[int, Evaluation] = {}   # seq -> evaluation, as recorded
         self.asked: dict[int, Genotype] = {}       # seq -> genotype, every ask so far
         self.ask_clock: dict[int, float] = {}      # seq -> the run's clock when it was asked
+        self._pending: dict[int, Genotype] = {}    # asked, not yet told
         self.last_clock = 0.0
         self.told: set[int] = set()
         self.first: dict[str, Evaluation] = {}     # genotype key -> its first evaluation in the run
@@ -289,6 +290,7 @@ class SearchRun:
                                     f"proposed {len(batch)} genotypes where it had proposed "
                                     f"{len(stored)}; use a new store or experiment name.")
                 self.asked.update(zip(e.seqs, stored))
+                self._pending.update(zip(e.seqs, stored))
                 self.ask_clock.update((seq, e.clock) for seq in e.seqs)
                 self.next_seq = max(self.next_seq, max(e.seqs) + 1)
             else:
@@ -305,15 +307,16 @@ class SearchRun:
     # ------------------------------------------------------------------ the four steps
     def propose(self, n: int) -> list[int]:
         """Ask the strategy for up to ``n`` genotypes; record the ask; return their seqs."""
-        self.strategy.pending = tuple(self.asked[s] for s in sorted(self.asked) if s not in self.told)
-        t0 = device_seconds()
+        self.strategy.pending = tuple(self._pending.values())
+        t0 = time.perf_counter()
         batch = self.strategy.ask(n)
-        t_ask = device_seconds() - t0
+        t_ask = time.perf_counter() - t0
         if not batch:
             return []
         seqs = list(range(self.next_seq, self.next_seq + len(batch)))
         self.next_seq += len(batch)
         self.asked.update(zip(seqs, batch))
+        self._pending.update(zip(seqs, batch))
         clock = self.executor.clock()
         self.ask_clock.update((s, clock) for s in seqs)
         self._share = (t_ask + self.tell_seconds) / len(batch)
@@ -406,10 +409,12 @@ class SearchRun:
             self._remember(ev)
             self.cost_s += ev.cost_s
             obs.append(observation(self.problem, self.asked[s], ev))
-        t0 = device_seconds()
+        t0 = time.perf_counter()
         self.strategy.tell(obs)
-        self.tell_seconds = device_seconds() - t0
+        self.tell_seconds = time.perf_counter() - t0
         self.told.update(seqs)
+        for s in seqs:
+            self._pending.pop(s, None)
         if record:
             self.writer.event(Event("tell", tuple(seqs), clock=self.executor.clock()))
 

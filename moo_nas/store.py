@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import csv
 import json
+from functools import lru_cache
 import os
 import socket
 import sqlite3
@@ -179,8 +180,25 @@ def new_owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{os.urandom(4).hex()}"
 
 
+@lru_cache(maxsize=65536)
+def _value_json(v: Value) -> str:
+    return json.dumps(v.to_json(), sort_keys=True)
+
+
 def _values_to_json(values: dict[str, Value]) -> str:
-    return json.dumps({k: v.to_json() for k, v in values.items()}, sort_keys=True)
+    """``values`` as JSON (keys sorted); each distinct value is encoded once (table lookups
+    repeat the same values with long provenance strings)."""
+    return "{" + ", ".join(f"{_key_json(k)}: {_value_json(values[k])}" for k in sorted(values)) + "}"
+
+
+@lru_cache(maxsize=4096)
+def _key_json(key: str) -> str:
+    return json.dumps(key)
+
+
+@lru_cache(maxsize=65536)
+def _genotype_json(key: str, items: tuple[tuple[str, Any], ...]) -> str:
+    return json.dumps(dict(items), sort_keys=True)
 
 
 def _values_from_json(text: str) -> dict[str, Value]:
@@ -355,7 +373,7 @@ class Store:
             if evaluations:
                 self.conn.executemany(
                     f"INSERT OR IGNORE INTO evaluations ({self._COLS}) VALUES ({','.join('?' * 18)})",
-                    [(ev.run_id, ev.seq, ev.genotype_key, json.dumps(ev.genotype, sort_keys=True),
+                    [(ev.run_id, ev.seq, ev.genotype_key, _genotype_json(ev.genotype_key, tuple(ev.genotype.items())),
                       ev.arch_key, ev.cache_key, ev.status, _values_to_json(ev.values), ev.train_s,
                       ev.measure_s, ev.strategy_s, ev.cost_s, ev.wall_s, int(ev.cached), ev.device,
                       ev.error, ev.finished or now, ev.clock_s) for ev in evaluations])
