@@ -75,7 +75,7 @@ class OptunaSampler(Strategy):
             numeric = all(isinstance(o, (int, float)) and not isinstance(o, bool) for o in v.options)
             self.distributions[v.name] = (dist.IntDistribution(0, len(v) - 1) if numeric
                                           else dist.CategoricalDistribution(list(range(len(v)))))
-        self.pending: list[tuple[Any, str]] = []
+        self._trials: list[tuple[Any, str]] = []
 
     def batch_size(self) -> int:
         return self.batch
@@ -85,17 +85,17 @@ class OptunaSampler(Strategy):
         for _ in range(n):
             trial = self.study.ask(self.distributions)
             g = self.space.decode([trial.params[v.name] for v in self.space.variables])
-            self.pending.append((trial, g.key))
+            self._trials.append((trial, g.key))
             out.append(g)
         return out
 
     def tell(self, observations: Sequence[Observation]) -> None:
         state = self.optuna.trial.TrialState
         for obs in observations:
-            i = next((j for j, (_, k) in enumerate(self.pending) if k == obs.genotype.key), None)
+            i = next((j for j, (_, k) in enumerate(self._trials) if k == obs.genotype.key), None)
             if i is None:
                 continue  # not asked by this study (nothing to tell)
-            trial, _ = self.pending.pop(i)
+            trial, _ = self._trials.pop(i)
             if self.native:
                 for o, gi in zip(self.problem.constrained, obs.g):
                     trial.set_constraint(o.name, float(gi))

@@ -25,7 +25,7 @@ def test_lookup_holds_only_the_probed_cells(probe):
 def test_overhead_of_the_local_executor(probe):
     ev, genotypes = probe
     ov = executor_overhead(LocalExecutor(), ev, genotypes)
-    assert ov.n == 12 and ov.executor == "local" and ov.shipped_bytes > 0
+    assert ov.n == 12 and ov.executor == "local (1 worker)" and ov.shipped_bytes > 0
     assert ov.direct_s > 0 and ov.batch_s > 0 and ov.single_s > 0
     assert ov.batch_overhead_s == pytest.approx(ov.batch_s - ov.direct_s)
 
@@ -35,12 +35,24 @@ class _Reversed(Executor):
 
     name = "reversed"
 
-    def map_unordered(self, fn, items):
-        for i in reversed(range(len(items))):
-            yield i, fn(items[i])
+    def __init__(self):
+        self.queue = []
+
+    def submit(self, fn, item, at=None):
+        self.queue.append((len(self.queue), fn, item))
+        return self.queue[-1][0]
+
+    def wait_any(self):
+        ticket, fn, item = self.queue.pop()  # the last submitted finishes first
+        return ticket, fn(item)
+
+    def in_flight(self):
+        return len(self.queue)
 
 
-class _Wrong(Executor):
+class _Wrong(_Reversed):
+    """Hands each result back under another item's ticket."""
+
     name = "wrong"
 
     def map_unordered(self, fn, items):

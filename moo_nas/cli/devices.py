@@ -59,7 +59,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     dsub = p.add_subparsers(dest="devices_command", metavar="ACTION", required=True)
     q = dsub.add_parser("import", help="read HELP / HW-NAS-Bench / CSV files into a table")
     q.add_argument("files", nargs="+", help="e.g. help/latency/*.pt, HW-NAS-Bench-v1_0.pickle, t.csv")
-    q.add_argument("--format", required=True, choices=["help", "hw-nas-bench", "csv"])
+    q.add_argument("--format", required=True, choices=["help", "hw-nas-bench", "csv"],
+                   help="layout of the files: HELP latency/*.pt, a HW-NAS-Bench pickle, or CSV")
     q.add_argument("--out", required=True, help="table file to write (.npz)")
     q.add_argument("--arch-index", help="arch string -> NB201 index map: HELP's str_arch2idx.pt "
                                         "(found beside latency/ by default) or a table such as help-nb201")
