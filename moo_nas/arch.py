@@ -193,12 +193,12 @@ class ArchSpec:
 class ArchBuilder:
     """Helper the spaces use to append operations while tracking tensor shapes."""
 
-    def __init__(self, in_channels: int, in_spatial: Sequence[int], input_format: str = "fp32"):
+    def __init__(self, in_channels: float, in_spatial: Sequence[int], input_format: str = "fp32"):
         self.in_channels = in_channels
         self.in_spatial = tuple(in_spatial)
         self.input_format = input_format
         self.ops: list[OpSpec] = []
-        self.shapes: dict[str, tuple[float, tuple[int, ...]]] = {
+        self.shapes: dict[str, tuple[Number, tuple[int, ...]]] = {
             "input": (in_channels, self.in_spatial)
         }
 
@@ -206,7 +206,7 @@ class ArchBuilder:
         self,
         name: str,
         src: str,
-        out_channels: float,
+        out_channels: Number,
         kernel: int | Sequence[int],
         stride: int = 1,
         depthwise: bool = False,
@@ -259,8 +259,8 @@ class ArchBuilder:
         self.shapes[name] = (out_features, ())
         return name
 
-    def conv_padded(self, name: str, src: str, out_channels: float, kernel: Sequence[int],
-                    stride: int, padding: Sequence[int] | None, groups: float = 1,
+    def conv_padded(self, name: str, src: str, out_channels: Number, kernel: Sequence[int],
+                    stride: int, padding: Sequence[int] | None, groups: Number = 1,
                     batchnorm: bool = True, activation: str | None = None,
                     weight_format: str = "fp32", act_format: str = "fp32") -> str:
         """Convolution with explicit padding (``None``: ``kernel // 2``) and ``groups``
