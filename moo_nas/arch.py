@@ -39,13 +39,18 @@ import hashlib
 import json
 import math
 from dataclasses import asdict, dataclass, field, replace
-from typing import Sequence
+from typing import Callable, Sequence, TypeAlias, Union
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from .formats import get_format
+
+#: a channel count or kernel size: a Python number for a fixed network, a torch scalar in the
+#: effective description a mask-based DNAS builds (:meth:`moo_nas.dnas.supernet.MaskedNet.
+#: effective_arch`), so the cost formulas stay differentiable
+Number: TypeAlias = Union[float, torch.Tensor]
 
 KINDS = ("conv", "linear", "add", "gap", "pool", "act", "flatten", "concat")
 
@@ -87,13 +92,13 @@ class OpSpec:
     kind: str
     inputs: tuple[str, ...]
     output: str
-    in_channels: float
-    out_channels: float
+    in_channels: Number
+    out_channels: Number
     in_spatial: tuple[int, ...]
     out_spatial: tuple[int, ...]
-    kernel: tuple[int, ...] = ()
+    kernel: tuple[Number, ...] = ()
     stride: int = 1
-    groups: float = 1
+    groups: Number = 1
     batchnorm: bool = False
     activation: str | None = None
     weight_format: str = "fp32"
@@ -107,7 +112,13 @@ class OpSpec:
 
     @property
     def depthwise(self) -> bool:
-        return self.kind == "conv" and self.groups == self.in_channels and self.groups != 1
+        return bool(self.kind == "conv" and self.groups == self.in_channels and self.groups != 1)
+
+    @property
+    def kernel_ints(self) -> tuple[int, ...]:
+        """The kernel size per spatial dimension as integers (for building and running the
+        layer; only a DNAS's effective description holds tensors)."""
+        return tuple(int(k) for k in self.kernel)
 
     @property
     def pads(self) -> tuple[int, ...]:
@@ -115,7 +126,7 @@ class OpSpec:
         given)."""
         if self.padding is not None:
             return tuple(self.padding)
-        return tuple(k // 2 for k in self.kernel)
+        return tuple(k // 2 for k in self.kernel_ints)
 
     @property
     def pad_pairs(self) -> tuple[tuple[int, int], ...]:
@@ -123,7 +134,8 @@ class OpSpec:
         ``padding`` of a traced network, else :func:`conv_padding` (TensorFlow 'same' sizes)."""
         if self.padding is not None:
             return tuple((p, p) for p in self.padding)
-        return tuple(conv_padding(s, k, self.stride) for s, k in zip(self.in_spatial, self.kernel))
+        return tuple(conv_padding(s, k, self.stride)
+                     for s, k in zip(self.in_spatial, self.kernel_ints))
 
 
 #: fields added for traced networks, left out of fingerprints while at their defaults so the
@@ -181,12 +193,12 @@ class ArchSpec:
 class ArchBuilder:
     """Helper the spaces use to append operations while tracking tensor shapes."""
 
-    def __init__(self, in_channels: int, in_spatial: Sequence[int], input_format: str = "fp32"):
+    def __init__(self, in_channels: float, in_spatial: Sequence[int], input_format: str = "fp32"):
         self.in_channels = in_channels
         self.in_spatial = tuple(in_spatial)
         self.input_format = input_format
         self.ops: list[OpSpec] = []
-        self.shapes: dict[str, tuple[float, tuple[int, ...]]] = {
+        self.shapes: dict[str, tuple[Number, tuple[int, ...]]] = {
             "input": (in_channels, self.in_spatial)
         }
 
@@ -194,7 +206,7 @@ class ArchBuilder:
         self,
         name: str,
         src: str,
-        out_channels: float,
+        out_channels: Number,
         kernel: int | Sequence[int],
         stride: int = 1,
         depthwise: bool = False,
@@ -247,8 +259,8 @@ class ArchBuilder:
         self.shapes[name] = (out_features, ())
         return name
 
-    def conv_padded(self, name: str, src: str, out_channels: float, kernel: Sequence[int],
-                    stride: int, padding: Sequence[int] | None, groups: float = 1,
+    def conv_padded(self, name: str, src: str, out_channels: Number, kernel: Sequence[int],
+                    stride: int, padding: Sequence[int] | None, groups: Number = 1,
                     batchnorm: bool = True, activation: str | None = None,
                     weight_format: str = "fp32", act_format: str = "fp32") -> str:
         """Convolution with explicit padding (``None``: ``kernel // 2``) and ``groups``
@@ -325,7 +337,7 @@ class ArchBuilder:
                         self.input_format, dict(meta))
 
 
-_ACTIVATIONS = {
+_ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "relu": F.relu, "relu6": F.relu6, "sigmoid": torch.sigmoid, "tanh": torch.tanh,
     "silu": F.silu, "gelu": F.gelu, "hardswish": F.hardswish, "hardsigmoid": F.hardsigmoid,
     "elu": F.elu,
@@ -334,7 +346,7 @@ _ACTIVATIONS = {
 NONZERO_AT_ZERO = ("sigmoid", "hardsigmoid")
 
 
-def conv_forward(op: OpSpec, layer: nn.Module, x: torch.Tensor, weight: torch.Tensor,
+def conv_forward(op: OpSpec, layer: nn.Conv1d | nn.Conv2d, x: torch.Tensor, weight: torch.Tensor,
                  bias: torch.Tensor | None) -> torch.Tensor:
     """Convolution ``op`` of ``x`` with ``layer``'s stride and groups and the given weight and
     bias, padded as :attr:`OpSpec.pad_pairs` says (the layer holds symmetric padding; an
@@ -342,8 +354,9 @@ def conv_forward(op: OpSpec, layer: nn.Module, x: torch.Tensor, weight: torch.Te
     pads = op.pad_pairs
     if any(b != a for b, a in pads):
         x = F.pad(x, [p for pair in reversed(pads) for p in pair])
-    conv = F.conv2d if len(op.kernel) == 2 else F.conv1d
-    return conv(x, weight, bias, layer.stride, layer.padding, 1, layer.groups)
+    if len(op.kernel) == 2:
+        return F.conv2d(x, weight, bias, layer.stride, layer.padding, 1, layer.groups)
+    return F.conv1d(x, weight, bias, layer.stride, layer.padding, 1, layer.groups)
 
 
 def _activation(name: str | None, x: torch.Tensor) -> torch.Tensor:
@@ -370,12 +383,14 @@ def shape_op(op: OpSpec, xs: Sequence[torch.Tensor]) -> torch.Tensor:
     if op.kind == "gap":
         return x.flatten(2).mean(dim=2)
     if op.kind == "pool":
-        dims = len(op.kernel)
+        kernel, pads = op.kernel_ints, op.pads
         if op.mode == "max":
-            fn = F.max_pool2d if dims == 2 else F.max_pool1d
-        else:
-            fn = F.avg_pool2d if dims == 2 else F.avg_pool1d
-        return fn(x, op.kernel, op.stride, op.pads)
+            if len(kernel) == 2:
+                return F.max_pool2d(x, kernel, op.stride, pads)
+            return F.max_pool1d(x, kernel, op.stride, pads)
+        if len(kernel) == 2:
+            return F.avg_pool2d(x, kernel, op.stride, pads)
+        return F.avg_pool1d(x, kernel, op.stride, pads)
     if op.kind == "flatten":
         return x.flatten(1)
     if op.kind == "concat":
@@ -383,6 +398,22 @@ def shape_op(op: OpSpec, xs: Sequence[torch.Tensor]) -> torch.Tensor:
     if op.kind == "act":
         return x
     raise ValueError(f"op {op.name}: {op.kind} has weights or is not a shape op")
+
+
+def _conv_layer(op: OpSpec) -> nn.Conv1d | nn.Conv2d:
+    """The torch convolution of a ``conv`` op (its symmetric padding; an asymmetric one is
+    applied by :func:`conv_forward`), with a bias unless a BatchNorm follows."""
+    cin, cout, groups = int(op.in_channels), int(op.out_channels), int(op.groups)
+    k = op.kernel_ints
+    symmetric = all(b == a for b, a in op.pad_pairs)
+    pads = tuple(b if symmetric else 0 for b, _ in op.pad_pairs)
+    if len(k) == 1:
+        return nn.Conv1d(cin, cout, k[0], stride=op.stride, padding=pads[0], groups=groups,
+                         bias=not op.batchnorm)
+    if len(k) == 2:
+        return nn.Conv2d(cin, cout, (k[0], k[1]), stride=op.stride, padding=(pads[0], pads[1]),
+                         groups=groups, bias=not op.batchnorm)
+    raise ValueError(f"op {op.name}: only 1-D and 2-D convolutions are supported")
 
 
 class SpecNet(nn.Module):
@@ -399,14 +430,8 @@ class SpecNet(nn.Module):
         self.norms = nn.ModuleDict()
         for op in spec.ops:
             if op.kind == "conv":
-                cin, cout, groups = int(op.in_channels), int(op.out_channels), int(op.groups)
-                conv_cls = {1: nn.Conv1d, 2: nn.Conv2d}[len(op.kernel)]
-                symmetric = all(b == a for b, a in op.pad_pairs)
-                self.layers[op.name] = conv_cls(
-                    cin, cout, op.kernel, stride=op.stride,
-                    padding=tuple(b if symmetric else 0 for b, _ in op.pad_pairs), groups=groups,
-                    bias=not op.batchnorm,
-                )
+                cout = int(op.out_channels)
+                self.layers[op.name] = _conv_layer(op)
                 if op.batchnorm:
                     bn_cls = {1: nn.BatchNorm1d, 2: nn.BatchNorm2d}[len(op.kernel)]
                     self.norms[op.name] = bn_cls(cout)
@@ -428,18 +453,42 @@ class SpecNet(nn.Module):
             for i, op in enumerate(spec.ops)
         ]
 
+    def conv(self, name: str) -> nn.Conv1d | nn.Conv2d:
+        """The convolution layer of ``conv`` op ``name``."""
+        layer = self.layers[name]
+        assert isinstance(layer, (nn.Conv1d, nn.Conv2d)), name
+        return layer
+
+    def linear(self, name: str) -> nn.Linear:
+        """The fully connected layer of ``linear`` op ``name``."""
+        layer = self.layers[name]
+        assert isinstance(layer, nn.Linear), name
+        return layer
+
+    def weight_layer(self, name: str) -> nn.Conv1d | nn.Conv2d | nn.Linear:
+        """The layer holding the weights of ``conv`` or ``linear`` op ``name``."""
+        layer = self.layers[name]
+        assert isinstance(layer, (nn.Conv1d, nn.Conv2d, nn.Linear)), name
+        return layer
+
+    def norm(self, name: str) -> nn.BatchNorm1d | nn.BatchNorm2d:
+        """The BatchNorm after op ``name`` (only ops with ``batchnorm`` have one)."""
+        bn = self.norms[name]
+        assert isinstance(bn, (nn.BatchNorm1d, nn.BatchNorm2d)), name
+        return bn
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         tensors = {"input": self._in_fmt.quantize(x)}
         for (op, wfmt, afmt), release in zip(self._plan, self._release):
             if op.kind == "conv":
-                layer = self.layers[op.name]
-                w = wfmt.quantize(layer.weight, per_channel=True)
-                y = conv_forward(op, layer, tensors[op.inputs[0]], w, layer.bias)
+                conv = self.conv(op.name)
+                w = wfmt.quantize(conv.weight, per_channel=True)
+                y = conv_forward(op, conv, tensors[op.inputs[0]], w, conv.bias)
                 if op.batchnorm:
                     y = self.norms[op.name](y)
             elif op.kind == "linear":
-                layer = self.layers[op.name]
-                y = F.linear(tensors[op.inputs[0]], wfmt.quantize(layer.weight, True), layer.bias)
+                lin = self.linear(op.name)
+                y = F.linear(tensors[op.inputs[0]], wfmt.quantize(lin.weight, True), lin.bias)
                 if op.batchnorm:
                     y = self.norms[op.name](y)
             else:

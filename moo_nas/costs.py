@@ -24,16 +24,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Callable, Sequence
 
-from .arch import ArchSpec, OpSpec
+from .arch import ArchSpec, Number, OpSpec
 from .errors import unknown_name
 from .formats import get_format
 
-Number = Any  # float | int | torch.Tensor
 
-
-def _prod(xs: Iterable[int]) -> int:
+def _prod(xs: Sequence[Number]) -> Number:
     return math.prod(xs) if xs else 1
 
 

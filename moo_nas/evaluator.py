@@ -187,7 +187,7 @@ class TrainingEvaluator(Evaluator):
         return {"spec": self.spec}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["spec"])
+        TrainingEvaluator.__init__(self, state["spec"])
 
     def check(self) -> None:
         self.providers  # noqa: B018 - building them refuses metrics this machine cannot measure
@@ -227,6 +227,7 @@ class TrainingEvaluator(Evaluator):
                 if reason:
                     ev.status, ev.error = "infeasible", reason
                     return ev
+            assert cand.module is not None  # built in the "model" stage above
             try:
                 res = train(cand.module, self.task, self.spec.recipe, seed)
             except TrainingDiverged as exc:

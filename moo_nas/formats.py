@@ -34,11 +34,11 @@ class _StraightThrough(torch.autograd.Function):
     """Returns the rounded tensor exactly; the backward pass is the identity."""
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor, q: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+    def forward(ctx, x: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
         return q
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
+    def backward(ctx, grad: torch.Tensor):
         return grad, None
 
 

@@ -35,7 +35,8 @@ def count_module(module: nn.Module, input_shape: Sequence[int]) -> ModuleCounts:
     params = [0]
     layers = [0]
 
-    def hook(mod: nn.Module, inputs, output: torch.Tensor) -> None:
+    def hook(mod: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
+        assert isinstance(mod, (nn.Conv1d, nn.Conv2d, nn.Linear))  # the only modules hooked
         per_sample = output[0]
         layers[0] += 1
         params[0] += mod.weight.numel() + mod.weight.shape[0]

@@ -28,7 +28,7 @@ import torch.fx as fx
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..arch import ArchSpec, SpecNet, _activation, shape_op
+from ..arch import ArchSpec, SpecNet, _activation, conv_forward, shape_op
 from ..formats import get_format
 
 
@@ -95,20 +95,19 @@ class QDQNet(nn.Module):
         return torch.fake_quantize_per_channel_affine(w, scale, zero, 0, -128, 127)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        spec, layers, norms = self.spec, self.net.layers, self.net.norms
+        spec, norms = self.spec, self.net.norms
         tensors = {"input": self._act("input", spec.input_format, x)}
         for op in spec.ops:
             src = tensors[op.inputs[0]]
             if op.kind == "conv":
-                layer = layers[op.name]
-                w = self._weight(op.weight_format, layer.weight)
-                conv = F.conv2d if len(op.kernel) == 2 else F.conv1d
-                y = conv(src, w, layer.bias, layer.stride, layer.padding, 1, layer.groups)
+                conv = self.net.conv(op.name)
+                y = conv_forward(op, conv, src, self._weight(op.weight_format, conv.weight),
+                                 conv.bias)
                 if op.batchnorm:
                     y = norms[op.name](y)
             elif op.kind == "linear":
-                layer = layers[op.name]
-                y = F.linear(src, self._weight(op.weight_format, layer.weight), layer.bias)
+                lin = self.net.linear(op.name)
+                y = F.linear(src, self._weight(op.weight_format, lin.weight), lin.bias)
                 if op.batchnorm:
                     y = norms[op.name](y)
             else:

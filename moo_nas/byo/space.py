@@ -28,7 +28,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from ..arch import NONZERO_AT_ZERO, ArchBuilder, ArchSpec, OpSpec
+from ..arch import NONZERO_AT_ZERO, ArchBuilder, ArchSpec, Number, OpSpec
 from ..errors import UserError
 from ..space import Choice, Genotype, IntRange, SearchSpace, Variable
 
@@ -133,7 +133,7 @@ def _groups(arch: ArchSpec, steps: int, blocks: Sequence[Block] = ()) -> list[Ch
 
 
 def _blocks(arch: ArchSpec) -> list[Block]:
-    shape = {"input": (arch.in_channels, arch.in_spatial)}
+    shape: dict[str, tuple[Number, tuple[int, ...]]] = {"input": (arch.in_channels, arch.in_spatial)}
     last_use: dict[str, int] = {}
     produced = {"input": -1}
     for i, op in enumerate(arch.ops):
@@ -161,9 +161,9 @@ def derive(arch: ArchSpec, channel_steps: int = 8, kernels: bool = True,
     ks = []
     if kernels:
         for op in arch.ops:
-            k = op.kernel[0] if op.kernel else 1
+            k = op.kernel_ints[0] if op.kernel else 1
             if (op.kind == "conv" and op.padding is None and k > 1 and k % 2 == 1
-                    and all(x == k for x in op.kernel)):
+                    and all(x == k for x in op.kernel_ints)):
                 ks.append((op.name, tuple(range(1, k + 1, 2))))
     removable = tuple(_blocks(arch)) if blocks else ()
     return Derivation(tuple(_groups(arch, channel_steps, removable)), tuple(ks), removable,
@@ -194,12 +194,14 @@ def rebuild(seed: ArchSpec, widths: dict[str, int], kernels: dict[str, int],
         if op.kind == "conv":
             cin = b.shapes[ins[0]][0]
             af = fmt(op.name)
+            cout: Number
+            groups: Number
             if op.depthwise:
                 cout, groups = cin, cin
             else:
                 cout, groups = widths.get(op.name, int(op.out_channels)), op.groups
             k = kernels.get(op.name)
-            kernel = op.kernel if k is None else (k,) * len(op.kernel)
+            kernel = op.kernel_ints if k is None else (k,) * len(op.kernel)
             b.conv_padded(op.name, ins[0], cout, kernel, op.stride, op.padding, groups,
                           op.batchnorm, op.activation, af, af)
         elif op.kind == "linear":
@@ -215,7 +217,8 @@ def rebuild(seed: ArchSpec, widths: dict[str, int], kernels: dict[str, int],
 
                 b.ops[-1] = replace(b.ops[-1], activation=op.activation)
         elif op.kind == "pool":
-            b.pool(op.name, ins[0], op.mode, op.kernel, op.stride, op.pads, op.activation, af)
+            b.pool(op.name, ins[0], op.mode, op.kernel_ints, op.stride, op.pads, op.activation,
+                   af)
         elif op.kind == "act":
             b.act(op.name, ins[0], str(op.activation), af)
         elif op.kind == "flatten":

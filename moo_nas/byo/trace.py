@@ -77,7 +77,7 @@ def _where(node: fx.Node) -> str:
 
 def _what(node: fx.Node, gm: fx.GraphModule) -> str:
     if node.op == "call_module":
-        return type(gm.get_submodule(node.target)).__name__
+        return type(gm.get_submodule(str(node.target))).__name__
     if node.op == "call_method":
         return f"Tensor.{node.target}"
     target = node.target
@@ -118,7 +118,10 @@ class _Tracer:
         self.names: set[str] = {"input"}
 
     # ------------------------------------------------------------------ helpers
-    def shape(self, node: fx.Node) -> tuple[int, ...] | None:
+    def shape(self, node: fx.node.Argument) -> tuple[int, ...] | None:
+        """Shape of the tensor ``node`` computes (None when ``node`` is no traced tensor)."""
+        if not isinstance(node, fx.Node):
+            return None
         meta = node.meta.get("tensor_meta")
         return tuple(meta.shape) if meta is not None and hasattr(meta, "shape") else None
 
@@ -182,7 +185,10 @@ class _Tracer:
 
     def adaptive(self, node: fx.Node, mode: str, size) -> None:
         x = self.src(node.args[0], node)
-        in_sp = self.shape(node.args[0])[2:]
+        shape_in = self.shape(node.args[0])
+        if shape_in is None:
+            raise _fail(node, self.gm, "the shape of its input is unknown")
+        in_sp = shape_in[2:]
         size = tuple(s if o is None else o for s, o in zip(in_sp, _tuple(size, len(in_sp))))
         if any(s % o for s, o in zip(in_sp, size)):
             raise _fail(node, self.gm, f"adaptive output size {size} must divide the input "
@@ -207,7 +213,7 @@ class _Tracer:
 
     # ------------------------------------------------------------------ dispatch
     def module(self, node: fx.Node) -> None:
-        mod = self.gm.get_submodule(node.target)
+        mod = self.gm.get_submodule(str(node.target))
         shape_in = self.shape(node.args[0]) if node.args and isinstance(node.args[0], fx.Node) else None
         if isinstance(mod, (nn.Conv1d, nn.Conv2d)):
             dims = 1 if isinstance(mod, nn.Conv1d) else 2
@@ -287,6 +293,8 @@ class _Tracer:
             if dim not in (1, 1 - ndim):
                 raise _fail(node, self.gm, f"concatenation along dimension {dim}; only channels "
                                            "(dimension 1) are supported")
+            if not isinstance(args[0], (list, tuple)):
+                raise _fail(node, self.gm, "only a list or tuple of tensors can be concatenated")
             self.emit(node, "concat", [self.src(a, node) for a in args[0]])
         elif t is torch.flatten:
             start = kw.get("start_dim", args[1] if len(args) > 1 else 0)
@@ -299,8 +307,10 @@ class _Tracer:
         elif t is F.gelu and kw.get("approximate", "none") == "none":
             self.activation(node, "gelu")
         elif t is F.leaky_relu:
-            self.activation(node, _leaky(kw.get("negative_slope", args[1] if len(args) > 1
-                                                 else 0.01)))
+            slope = kw.get("negative_slope", args[1] if len(args) > 1 else 0.01)
+            if not isinstance(slope, (int, float)):
+                raise _fail(node, self.gm, "negative_slope must be a number")
+            self.activation(node, _leaky(slope))
         elif t in (F.max_pool1d, F.max_pool2d, F.avg_pool1d, F.avg_pool2d):
             mode = "max" if t in (F.max_pool1d, F.max_pool2d) else "avg"
             names = ["input", "kernel_size", "stride", "padding"]
@@ -389,6 +399,7 @@ def _build(recs: Sequence[_Rec], input_shape: tuple[int, ...], output: str) -> A
             if r.activation:  # an activation after global pooling
                 b.ops[-1] = replace(b.ops[-1], activation=r.activation)
         elif r.kind == "pool":
+            assert r.padding is not None  # pool() and adaptive() always set it
             b.pool(r.name, r.inputs[0], r.mode, r.kernel, r.stride, r.padding, r.activation)
         elif r.kind == "act":
             b.act(r.name, r.inputs[0], str(r.activation))

@@ -67,7 +67,7 @@ def _candidates_from_store(args: argparse.Namespace):
     cfg = run.space
     space = make_space(cfg["name"], cfg["input_shape"], cfg["num_classes"], **cfg.get("options", {}))
     points, evals = feasible_points(store.evaluations(run.id), objectives_of(run))
-    mask = nondominated(points) if len(points) else []
+    mask = nondominated(points)  # empty for no points
     chosen = [e for e, keep in zip(evals, mask) if keep]
     if not chosen:
         raise UserError(f"run {args.run} has no feasible finished evaluation to measure.")

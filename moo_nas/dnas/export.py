@@ -15,7 +15,7 @@ import math
 
 import torch
 
-from ..arch import ArchSpec
+from ..arch import ArchSpec, Number
 from ..space import Genotype
 from .plan import genotype_for
 from .supernet import MaskedNet
@@ -32,8 +32,8 @@ class Exported:
 
 def chosen(net: MaskedNet) -> tuple[dict[str, int], dict[str, int], int | None]:
     """Channel counts by variable, kernel sizes by variable and depth of the binarised masks."""
-    channels = {v: int(m.hard().sum()) for v, m in net.channel_masks.items()}
-    kernels = {v: m.chosen() for v, m in net.kernel_masks.items()}
+    channels = {v: int(net.channel_mask(v).hard().sum()) for v in net.channel_masks}
+    kernels = {v: net.kernel_mask(v).chosen() for v in net.kernel_masks}
     depth = net.depth_gates.chosen() if net.depth_gates is not None else None
     return channels, kernels, depth
 
@@ -54,12 +54,11 @@ def export(net: MaskedNet) -> Exported:
     genotype = genotype_for(space, plan, channels, kernels, depth)
     arch = space.arch(genotype)
     source = net.sources[net.chosen_depth_index()]
-    kept = {v: m.kept() for v, m in net.channel_masks.items()}
+    kept = {v: net.channel_mask(v).kept() for v in net.channel_masks}
     kernel_of = {k.op: kernels[k.variable] for k in plan.kernels}
     idx: dict[str, torch.Tensor] = {"input": torch.arange(int(arch.in_channels))}
-    layers, norms = net.net.layers, net.net.norms
     union_ops = {op.name: op for op in net.union.ops}
-    seed_width = {"input": net.union.in_channels}
+    seed_width: dict[str, Number] = {"input": net.union.in_channels}
     seed_width.update({op.output: op.out_channels for op in net.union.ops})
     state: dict[str, torch.Tensor] = {}
     for op in arch.ops:
@@ -84,7 +83,7 @@ def export(net: MaskedNet) -> Exported:
         idx[op.output] = cout
         if op.kind not in ("conv", "linear"):
             continue
-        layer = layers[src]
+        layer = net.net.weight_layer(src)
         w = layer.weight[cout]
         if not op.depthwise:
             w = w[:, cin]
@@ -94,8 +93,9 @@ def export(net: MaskedNet) -> Exported:
         if layer.bias is not None:
             state[f"layers.{op.name}.bias"] = layer.bias[cout].clone()
         if op.batchnorm:
-            bn = norms[src]
+            bn = net.net.norm(src)
             for key in ("weight", "bias", "running_mean", "running_var"):
                 state[f"norms.{op.name}.{key}"] = getattr(bn, key)[cout].clone()
-            state[f"norms.{op.name}.num_batches_tracked"] = bn.num_batches_tracked.clone()
+            if bn.num_batches_tracked is not None:  # always: SpecNet tracks running stats
+                state[f"norms.{op.name}.num_batches_tracked"] = bn.num_batches_tracked.clone()
     return Exported(genotype, arch, state)

@@ -19,14 +19,15 @@ from typing import Callable
 import torch
 
 from .. import costs
-from ..arch import ArchSpec
+from ..arch import ArchSpec, Number
 from ..errors import UserError
 
-CostFn = Callable[[ArchSpec], object]
+#: a cost of an architecture, differentiable in its (possibly tensor) channel counts
+CostFn = Callable[[ArchSpec], Number]
 
 
 def _mcu(kind: str) -> CostFn:
-    def fn(arch: ArchSpec):
+    def fn(arch: ArchSpec) -> Number:
         from ..hardware import mcu
 
         if kind == "latency":

@@ -88,6 +88,9 @@ class ChannelMask(nn.Module):
 class KernelMask(nn.Module):
     """Cumulative ring mask over the taps of a centred odd kernel of ``dims`` dimensions."""
 
+    base: torch.Tensor   # buffer: taps of the smallest option
+    rings: torch.Tensor  # buffer: taps added by each larger option, one ring per row
+
     def __init__(self, options: Sequence[int], dims: int):
         super().__init__()
         self.options = tuple(int(k) for k in options)

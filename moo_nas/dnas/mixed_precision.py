@@ -24,6 +24,7 @@ import torch
 import torch.nn as nn
 
 from .. import costs
+from ..arch import Number
 from ..errors import UserError
 from ..formats import get_format
 from ..space import Genotype
@@ -73,6 +74,8 @@ class PrecisionSearch(nn.Module):
         self.act_bits = tuple(int(b) for b in act_bits)
         if any(b not in (0, 2, 4, 8) for b in self.weight_bits + self.act_bits) or 0 in self.act_bits:
             raise UserError("MPS bit-widths must be among 0 (weights only), 2, 4 and 8.")
+        if not any(self.weight_bits):
+            raise UserError("MPS weight bit-widths need at least one of 2, 4 and 8 besides 0.")
         self.tau = float(tau)
         plan = net.plan
         self.key: dict[str, str] = {}
@@ -116,13 +119,14 @@ class PrecisionSearch(nn.Module):
         amax = wd.abs().flatten(1).amax(dim=1).clamp_min(1e-12)
         zero = torch.zeros(w.shape[0], dtype=torch.int32)
         shape = (-1,) + (1,) * (w.dim() - 1)
-        out = 0
+        out: torch.Tensor | int = 0
         for i, b in enumerate(self.bits_of(key)):
             if b == 0:
                 continue
             q = torch.fake_quantize_per_channel_affine(w, amax / _levels(b), zero, 0,
                                                        -_levels(b), _levels(b))
             out = out + probs[:, i].view(shape) * q
+        assert isinstance(out, torch.Tensor)  # weight_bits holds a non-zero width
         return out
 
     def act(self, op: str, y: torch.Tensor) -> torch.Tensor:
@@ -145,7 +149,7 @@ class PrecisionSearch(nn.Module):
                             f"not {bad}.")
         self.refresh()
         arch = net.plan.arch
-        kept = {"input": torch.tensor(float(arch.in_channels))}
+        kept: dict[str, Number] = {"input": torch.tensor(float(arch.in_channels))}
         act_bits = {"input": torch.tensor(float(get_format(arch.input_format).bits))}
         out = {n: torch.zeros(()) for n in names}
         for op in arch.ops:
@@ -202,10 +206,12 @@ def export_mps(net: MaskedNet) -> tuple[Exported, dict[str, int]]:
     weight bit-width among its kept channels.  When the space has number-format variables they
     are set to the narrowest ``int`` format that holds that width (else fp32 stays)."""
     ps = net.precision
+    if ps is None:
+        raise ValueError("export_mps needs a network with mixed precision attached (attach())")
     for g in net.plan.groups:
         key = "g_" + g.variable
         keep_p = 1 - torch.softmax(ps.logits[key] / ps.tau, dim=1)[:, 0] if 0 in ps.bits_of(key) else None
-        theta = net.channel_masks[g.variable].theta
+        theta = net.channel_mask(g.variable).theta
         if keep_p is None:
             continue
         keep = ps.chosen_bits(key) > 0
@@ -216,9 +222,9 @@ def export_mps(net: MaskedNet) -> tuple[Exported, dict[str, int]]:
         if op.kind in ("conv", "linear"):
             key = ps.key[op.name]
             bits = ps.chosen_bits(key)
-            g = net.plan.group_of(op.name)
-            if g is not None and key in ps.prunable:
-                bits = bits[net.channel_masks[g.variable].kept()]
+            group = net.plan.group_of(op.name)
+            if group is not None and key in ps.prunable:
+                bits = bits[net.channel_mask(group.variable).kept()]
             # a channel kept only by rounding up to the option grid gets the narrowest width
             floor = min(b for b in ps.weight_bits if b)
             layer_bits[op.name] = max(int(bits.max()) if len(bits) else 8, floor)

@@ -142,7 +142,8 @@ def make_plan(space: SearchSpace) -> SearchPlan:
         elif kernel_change and not width_change and len(kernel_change) == 1:
             if not all(isinstance(o, int) and o % 2 == 1 for o in options):
                 raise UserError(f"kernel variable {var.name!r} must have odd integer options.")
-            kernels.append(KernelChoice(var.name, tuple(options), kernel_change[0].name))
+            kernels.append(KernelChoice(var.name, tuple(int(o) for o in options),
+                                        kernel_change[0].name))
         elif width_change and not kernel_change:
             ops = tuple(a.name for a in width_change)
             if any(by_name[n].out_channels != seed_value for n in ops) or any(

@@ -23,7 +23,7 @@ from ..space import SearchSpace
 from ..training import Recipe, TrainingDiverged, accuracy, make_optimizer
 from .export import Exported, export
 from .loss import ComplexityLoss, LossConfig, cost_function
-from .masks import clamp_params_
+from .masks import ChannelMask, DepthGates, KernelMask, clamp_params_
 from .supernet import MaskedNet
 
 
@@ -91,7 +91,7 @@ class SearchTrainer:
         self._clamped = masks if binary else []
         self.sched = (torch.optim.lr_scheduler.CosineAnnealingLR(self.opt, max(1, total_steps))
                       if recipe.schedule == "cosine" else None)
-        self.names = closs.names if closs is not None else ()
+        self.names: tuple[str, ...] = closs.names if closs is not None else ()
         self.steps = 0
 
     def step(self, x: torch.Tensor, y: torch.Tensor) -> float:
@@ -114,7 +114,8 @@ class SearchTrainer:
         self.opt.step()
         if self.mopt is not None:
             self.mopt.step()
-            self.msched.step()
+            if self.msched is not None:
+                self.msched.step()
             clamp_params_(self._clamped)
         if self.sched is not None:
             self.sched.step()
@@ -170,12 +171,12 @@ def init_from_importance(net: MaskedNet, low: float = 0.55) -> None:
         score = torch.zeros(g.size)
         for name in g.ops:
             if name in net.net.norms:
-                s = net.net.norms[name].weight.detach().abs()
+                s = net.net.norm(name).weight.detach().abs()
             else:
-                s = net.net.layers[name].weight.detach().flatten(1).norm(dim=1)
+                s = net.net.weight_layer(name).weight.detach().flatten(1).norm(dim=1)
             score += s / s.max().clamp_min(1e-12)
         rank = torch.argsort(torch.argsort(score, stable=True), stable=True).float()
-        net.channel_masks[g.variable].theta.copy_(low + (1 - low) * (rank + 1) / g.size)
+        net.channel_mask(g.variable).theta.copy_(low + (1 - low) * (rank + 1) / g.size)
 
 
 def search(net: MaskedNet, task: Task, recipe: Recipe, config: SearchConfig, seed: int) -> None:
@@ -195,7 +196,7 @@ def exact_cost(net: MaskedNet, name: str) -> float:
     return float(net.costs((name,))[name])
 
 
-def _step_down(m) -> torch.Tensor | None:
+def _step_down(m: ChannelMask) -> torch.Tensor | None:
     """Mask parameters of ``m`` with the group lowered by one grid step (dropping the kept
     channels with the smallest parameters), or None at the smallest option."""
     kept = m.kept()
@@ -221,8 +222,9 @@ def enforce_memory(net: MaskedNet, config: LossConfig) -> int:
     steps = 0
     while exact_cost(net, config.memory_cost) > target + 1e-9:
         before = exact_cost(net, config.memory_cost)
-        best = None
-        for m in net.channel_masks.values():
+        best: tuple[float, ChannelMask | None, torch.Tensor | None] | None = None
+        for v in net.channel_masks:
+            m = net.channel_mask(v)
             theta = _step_down(m)
             if theta is None:
                 continue
@@ -234,8 +236,10 @@ def enforce_memory(net: MaskedNet, config: LossConfig) -> int:
             if saved > 0 and (best is None or score < best[0]):
                 best = (score, m, theta)
         if best is None:
-            for gates in list(net.kernel_masks.values()) + (
-                    [net.depth_gates] if net.depth_gates is not None else []):
+            gated: list[KernelMask | DepthGates] = [net.kernel_mask(v) for v in net.kernel_masks]
+            if net.depth_gates is not None:
+                gated.append(net.depth_gates)
+            for gates in gated:
                 alive = torch.nonzero(gates.theta > 0.5).flatten()
                 if len(alive):
                     gates.theta[alive[-1]] = 0.0
@@ -244,7 +248,7 @@ def enforce_memory(net: MaskedNet, config: LossConfig) -> int:
             if best is None:
                 raise UserError(f"memory target {config.memory_target:g} of the seed is below the "
                                 "smallest network of the space; raise the target.")
-        elif best[1] is not None:
+        elif best[1] is not None and best[2] is not None:
             best[1].theta.copy_(best[2])
         steps += 1
     return steps

@@ -19,7 +19,7 @@ masks are binary in the forward pass, this equals the exact cost of the exported
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import torch
 import torch.nn as nn
@@ -27,13 +27,15 @@ import torch.nn.functional as F
 
 import math
 
-from ..arch import ArchSpec, OpSpec, SpecNet, _activation, conv_forward, shape_op
+from ..arch import ArchSpec, Number, OpSpec, SpecNet, _activation, conv_forward, shape_op
 from ..formats import get_format
 from ..space import SearchSpace
+from .loss import CostFn
 from .masks import ChannelMask, DepthGates, KernelMask
 from .plan import SearchPlan, make_plan, rename
 
-CostFn = Callable[[ArchSpec], torch.Tensor]
+if TYPE_CHECKING:
+    from .mixed_precision import PrecisionSearch
 
 
 def _union(plan: SearchPlan) -> tuple[ArchSpec, list[str], list[dict[str, str]]]:
@@ -93,11 +95,11 @@ class MaskedNet(nn.Module):
         # ops of the union whose output channels follow their inputs (depthwise, weight-free)
         self._follows = {op.name for op in self.union.ops if op.depthwise or op.kind in (
             "add", "gap", "pool", "act", "flatten", "concat")}
-        self._seed_width = {"input": self.union.in_channels}
+        self._seed_width: dict[str, Number] = {"input": self.union.in_channels}
         self._seed_width.update({op.output: op.out_channels for op in self.union.ops})
         self._formats = {op.name: (get_format(op.weight_format), get_format(op.act_format))
                          for op in self.union.ops}
-        self.precision = None  # set by mixed_precision.attach
+        self.precision: PrecisionSearch | None = None  # set by mixed_precision.attach
         self.aux_logits: list[torch.Tensor] = []
         self._cost_cache: dict[tuple, dict[str, tuple[float, torch.Tensor]]] = {}
         # tensors to drop after each op (their last use), as SpecNet does, so the forward pass
@@ -107,6 +109,19 @@ class MaskedNet(nn.Module):
         self._release = [tuple({t for t in op.inputs if last[t] == i and t not in keep})
                          for i, op in enumerate(self.union.ops)]
 
+    # ------------------------------------------------------------------ masks
+    def channel_mask(self, variable: str) -> ChannelMask:
+        """The channel mask of channel group ``variable``."""
+        m = self.channel_masks[variable]
+        assert isinstance(m, ChannelMask), variable
+        return m
+
+    def kernel_mask(self, variable: str) -> KernelMask:
+        """The kernel mask of kernel variable ``variable``."""
+        m = self.kernel_masks[variable]
+        assert isinstance(m, KernelMask), variable
+        return m
+
     # ------------------------------------------------------------------ parameters
     def mask_parameters(self) -> Iterator[nn.Parameter]:
         """The search parameters: masks and gates, or, with mixed precision attached, only
@@ -114,8 +129,10 @@ class MaskedNet(nn.Module):
         if self.precision is not None:
             yield from self.precision.parameters()
             return
-        for m in list(self.channel_masks.values()) + list(self.kernel_masks.values()):
-            yield m.theta
+        for v in self.channel_masks:
+            yield self.channel_mask(v).theta
+        for v in self.kernel_masks:
+            yield self.kernel_mask(v).theta
         if self.depth_gates is not None:
             yield self.depth_gates.theta
 
@@ -136,7 +153,7 @@ class MaskedNet(nn.Module):
 
     def _conv(self, op: OpSpec, x: torch.Tensor, m: torch.Tensor | None,
               km: torch.Tensor | None) -> torch.Tensor:
-        layer = self.net.layers[op.name]
+        layer = self.net.conv(op.name)
         wfmt = self._formats[op.name][0]
         w = layer.weight
         if self.precision is not None:
@@ -157,12 +174,14 @@ class MaskedNet(nn.Module):
 
     def _norm(self, op: OpSpec, y: torch.Tensor, m: torch.Tensor | None) -> torch.Tensor:
         """The op's BatchNorm with the channel mask folded into its affine parameters."""
-        bn = self.net.norms[op.name]
-        gamma, beta = bn.weight, bn.bias
+        bn = self.net.norm(op.name)
+        gamma: torch.Tensor = bn.weight
+        beta: torch.Tensor = bn.bias
         if m is not None:
             gamma, beta = gamma * m, beta * m
-        if self.training:
+        if self.training and bn.num_batches_tracked is not None:
             bn.num_batches_tracked.add_(1)
+        assert bn.momentum is not None  # SpecNet's BatchNorms keep torch's default momentum
         return F.batch_norm(y, bn.running_mean, bn.running_var, gamma, beta, self.training,
                             bn.momentum, bn.eps)
 
@@ -199,8 +218,9 @@ class MaskedNet(nn.Module):
             if op.kind == "conv":
                 y = self._conv(op, src, m, kern.get(base))
             elif op.kind == "linear":
-                layer = self.net.layers[op.name]
-                w, b = layer.weight, layer.bias
+                lin = self.net.linear(op.name)
+                w: torch.Tensor = lin.weight
+                b: torch.Tensor = lin.bias
                 if self.precision is not None:
                     w = self.precision.weight(op.name, w)
                 if op.batchnorm:
@@ -225,9 +245,10 @@ class MaskedNet(nn.Module):
         last = len(self.exit_outputs) - 1
         self.aux_logits = [tensors[n] for i, n in enumerate(self.exit_outputs)
                            if self.training and i not in (selected, last)]
-        out = 0
+        out: torch.Tensor | int = 0
         for w, name in zip(depth, self.exit_outputs):
             out = out + w * tensors[name]
+        assert isinstance(out, torch.Tensor)  # there is at least one exit
         return out
 
     # ------------------------------------------------------------------ costs
@@ -235,10 +256,11 @@ class MaskedNet(nn.Module):
                        kernels: dict[str, torch.Tensor]) -> ArchSpec:
         """``arch`` with channel counts (by group variable) and kernel sizes (by op)
         replaced by the given scalars; widths of other layers follow their inputs."""
-        width = {"input": arch.in_channels}
+        width: dict[str, Number] = {"input": arch.in_channels}
         ops = []
         for op in arch.ops:
             cin = width[op.inputs[0]]
+            cout: Number
             v = self.plan.group_of(op.name)
             if v is not None and op.kind in ("conv", "linear") and not op.depthwise:
                 cout = counts[v.variable]
@@ -262,8 +284,8 @@ class MaskedNet(nn.Module):
     def state_archs(self) -> tuple[list[ArchSpec], torch.Tensor]:
         """Effective descriptions of every depth option and the depth weights (STE)."""
         counts = {v: m().sum() for v, m in self.channel_masks.items()}
-        kernels = {self.plan.kernels[i].op: m.effective()
-                   for i, m in enumerate(self.kernel_masks.values())}
+        kernels = {self.plan.kernels[i].op: self.kernel_mask(v).effective()
+                   for i, v in enumerate(self.kernel_masks)}
         archs = self.plan.depth.archs if self.plan.depth else (self.plan.arch,)
         depth = self.depth_gates() if self.depth_gates is not None else torch.ones(1)
         return [self.effective_arch(a, counts, kernels) for a in archs], depth
@@ -271,9 +293,10 @@ class MaskedNet(nn.Module):
     def cost(self, fn: CostFn, state: tuple[list[ArchSpec], torch.Tensor] | None = None) -> torch.Tensor:
         """Differentiable value of cost function ``fn`` of the masked network."""
         archs, depth = state if state is not None else self.state_archs()
-        total = 0
+        total: torch.Tensor | int = 0
         for w, a in zip(depth, archs):
             total = total + w * torch.as_tensor(fn(a), dtype=torch.float32)
+        assert isinstance(total, torch.Tensor)  # there is at least one depth option
         return total
 
     def costs(self, names: tuple[str, ...] | list[str]) -> dict[str, torch.Tensor]:
@@ -291,7 +314,7 @@ class MaskedNet(nn.Module):
         from .loss import cost_function
 
         counts = [m().sum() for m in self.channel_masks.values()]
-        kernels = [m.effective() for m in self.kernel_masks.values()]
+        kernels = [self.kernel_mask(v).effective() for v in self.kernel_masks]
         depth = self.depth_gates() if self.depth_gates is not None else torch.ones(1)
         state = torch.stack(counts + kernels + list(depth)) if counts or kernels else depth
         key = (tuple(names), tuple(round(v, 6) for v in state.detach().tolist()))
@@ -317,6 +340,6 @@ class MaskedNet(nn.Module):
         return {n: v + (g * delta).sum() for n, (v, g) in self._cost_cache[key].items()}
 
     def chosen_depth_index(self) -> int:
-        if self.depth_gates is None:
+        if self.depth_gates is None or self.plan.depth is None:
             return 0
         return self.plan.depth.options.index(self.depth_gates.chosen())

@@ -27,6 +27,7 @@ from typing import Any, Sequence
 
 import numpy as np
 import torch
+from numpy.typing import ArrayLike
 
 from ..arch import ArchSpec
 from ..errors import UserError
@@ -101,13 +102,13 @@ def fit_nonnegative(x: np.ndarray, y: np.ndarray, intercept: bool = True) -> tup
     return reg.coef_ / scale, float(reg.intercept_) if intercept else 0.0
 
 
-def mape(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+def mape(y_true: ArrayLike, y_pred: ArrayLike) -> float:
     """Mean absolute percentage error, in percent."""
     y_true, y_pred = np.asarray(y_true, float), np.asarray(y_pred, float)
     return float(np.mean(np.abs(y_pred - y_true) / np.abs(y_true)) * 100.0)
 
 
-def r2(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+def r2(y_true: ArrayLike, y_pred: ArrayLike) -> float:
     """Coefficient of determination of predictions."""
     y_true, y_pred = np.asarray(y_true, float), np.asarray(y_pred, float)
     ss = float(np.sum((y_true - y_true.mean()) ** 2))

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 
 from .. import costs
-from ..arch import ArchSpec, OpSpec
+from ..arch import ArchSpec, Number, OpSpec
 
 LAYER_CLASSES = ("conv", "pointwise", "depthwise", "linear", "add", "gap")
 MAC_CLASSES = ("conv", "pointwise", "depthwise", "linear")
@@ -30,7 +30,7 @@ def layer_class(op: OpSpec) -> str:
     return op.kind
 
 
-def op_traffic_bytes(op: OpSpec, sizes: dict) -> float:
+def op_traffic_bytes(op: OpSpec, sizes: dict[str, Number]) -> Number:
     """Bytes an operation reads and writes: its input tensors, its output tensor, its weights.
 
     ``sizes`` is :func:`moo_nas.costs.tensor_bytes` of the network (tensor name -> bytes).
@@ -58,10 +58,10 @@ def network_features(arch: ArchSpec, channel_block: int = 16) -> dict[str, float
     sizes = costs.tensor_bytes(arch)
     feats: dict[str, float] = {}
 
-    def add(key: str, value: float) -> None:
-        value = float(value)
-        if value:
-            feats[key] = feats.get(key, 0.0) + value
+    def add(key: str, value: Number) -> None:
+        v = float(value)
+        if v:
+            feats[key] = feats.get(key, 0.0) + v
 
     for op in arch.ops:
         cls = layer_class(op)

@@ -162,6 +162,7 @@ class GpuLatency(MetricProvider):
         return f"{self.name}|{self.device}|torch {torch.__version__}|{self.protocol.describe()}"
 
     def compute(self, candidate: Candidate) -> dict[str, Value]:
+        assert candidate.module is not None  # a "model"-stage provider gets the built module
         times = time_cuda(candidate.module, candidate.space.input_shape, self.protocol)
         src = (f"measured: CUDA events on {self.device}, PyTorch eager, "
                f"{self.protocol.describe().replace(', 1 thread(s)', '')}")
@@ -191,6 +192,7 @@ class GpuEnergy(MetricProvider):
                 f"|>= {self.protocol.repeats} inferences and {self.min_seconds:g} s")
 
     def compute(self, candidate: Candidate) -> dict[str, Value]:
+        assert candidate.module is not None  # a "model"-stage provider gets the built module
         m = measure_energy(candidate.module, candidate.space.input_shape, self.protocol,
                            self.min_seconds)
         src = (f"measured: NVML total-energy counter on {self.device} (whole board, idle "

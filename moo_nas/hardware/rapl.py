@@ -43,7 +43,7 @@ class RaplDomain:
 
 def package_domains(root: Path = POWERCAP) -> list[RaplDomain]:
     """Readable top-level RAPL package domains under ``root`` (``intel-rapl:<n>``)."""
-    out = []
+    out: list[RaplDomain] = []
     if not root.is_dir():
         return out
     for d in sorted(root.glob("intel-rapl:*")):

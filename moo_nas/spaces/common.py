@@ -67,7 +67,7 @@ def check_options(space: str, options: dict[str, Any], allowed: Sequence[str]) -
         )
 
 
-def block_conditions(controller: str, blocks: Sequence[tuple[int, Sequence[str]]],
+def block_conditions(controller: str, blocks: Sequence[tuple[int, Sequence[str | None]]],
                      last: int) -> list[Condition]:
     """Conditions for spaces that keep the first ``controller`` blocks: each ``(i, names)``
     pair's variables are active only when ``controller`` is at least ``i`` (values up to

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..arch import ArchBuilder, ArchSpec
-from ..space import Choice, Genotype, IntRange, SearchSpace
+from ..space import Choice, Genotype, IntRange, SearchSpace, Variable
 from .common import FormatOptions, block_conditions, check_options, pop_format_options
 
 
@@ -25,7 +25,7 @@ class DigitsCNN(SearchSpace):
         check_options(self.name, self.options, ("formats", "per_layer_formats"))
         fmts, per_layer = pop_format_options(self.options)
         self.fmt = FormatOptions(fmts, per_layer, ["b1", "b2", "b3", "fc"])
-        out = [IntRange("depth", 1, 3)]
+        out: list[Variable] = [IntRange("depth", 1, 3)]
         for i, (c, s) in enumerate(zip(self.SEED_CHANNELS, self.STEPS), start=1):
             out.append(IntRange(f"c{i}", s, c, s))
             out.append(Choice(f"k{i}", (1, 3, 5)))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..arch import ArchBuilder, ArchSpec
-from ..space import Choice, Genotype, IntRange, SearchSpace
+from ..space import Choice, Genotype, IntRange, SearchSpace, Variable
 from .common import FormatOptions, block_conditions, check_options, pop_format_options
 
 
@@ -28,7 +28,7 @@ class DSCNN(SearchSpace):
         fmts, per_layer = pop_format_options(self.options)
         layers = ["stem"] + [f"dw{i}" for i in range(1, 5)] + [f"pw{i}" for i in range(1, 5)] + ["fc"]
         self.fmt = FormatOptions(fmts, per_layer, layers)
-        out = [IntRange("blocks", 1, 4), IntRange("c0", 8, 64, 8)]
+        out: list[Variable] = [IntRange("blocks", 1, 4), IntRange("c0", 8, 64, 8)]
         for i in range(1, 5):
             out += [IntRange(f"c{i}", 8, 64, 8), Choice(f"k{i}", (1, 3))]
         return out + self.fmt.variables()

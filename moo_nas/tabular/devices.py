@@ -194,7 +194,8 @@ class DeviceTable:
         if self.nb201_index is not None:
             arrays["nb201_index"] = self.nb201_index.astype(np.int16)
         with open(path, "wb") as fh:
-            np.savez_compressed(fh, **arrays)
+            # numpy's stub lets **kwargs reach allow_pickle: bool; every value here is an array
+            np.savez_compressed(fh, **arrays)  # type: ignore[arg-type]
         return path
 
     @classmethod

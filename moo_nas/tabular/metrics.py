@@ -11,7 +11,7 @@ evaluator for them is a :class:`~moo_nas.errors.UserError`.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, ClassVar, Sequence
 
 from ..errors import UserError
 from ..objectives import Candidate, MetricDef, MetricProvider, Value, register_provider
@@ -29,7 +29,8 @@ class TableMetrics(MetricProvider):
 
     name = "table"
     stage = "arch"
-    metrics: tuple[MetricDef, ...] = (
+    # a class variable that register_table_metric extends
+    metrics: ClassVar[tuple[MetricDef, ...]] = (
         MetricDef("train_time_s", "s", "min", "trained",
                   "recorded training time of the architecture (table benchmarks)"),
     )

@@ -23,7 +23,7 @@ import numpy as np
 from ..errors import UserError
 from ..objectives import Objective, make_objective
 from .devices import KINDS
-from .table import Table
+from .table import Table, TableEvaluator
 
 if TYPE_CHECKING:
     from ..experiment import Experiment
@@ -79,7 +79,10 @@ def run_device_study(exp: "Experiment", store: "Store", wall_seconds: float | No
     from .transfer import analyse
 
     t0 = time.perf_counter()
-    table = exp.built()[1].table  # type: ignore[attr-defined]
+    evaluator = exp.built()[1]
+    if not isinstance(evaluator, TableEvaluator):
+        raise UserError("a device study needs [evaluator] kind = \"table\".")
+    table = evaluator.table
     subs = {d: device_experiment(exp, table, d) for d in exp.evaluator["devices"]}
     for d, sub in list(subs.items())[1:]:
         run_experiment(sub, progress=True, write=False)

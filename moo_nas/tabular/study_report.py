@@ -105,7 +105,7 @@ def _strategy_section(cmps: Mapping[str, Comparison]) -> list[str]:
         samples = {s: [r.hv_fraction for r in cmps[d].by_strategy(s)] for s in cmps[d].strategies()}
         tests = S.pairwise_tests(samples, True)
         med = {s: float(np.median(v)) for s, v in samples.items()}
-        best = max(med, key=med.get)
+        best = max(med, key=lambda s: med[s])
         sig = [f"{t.better} > {t.b if t.better == t.a else t.a} (p = {t.p_holm:.2g})"
                for t in tests if t.significant]
         ties = sorted({(t.b if t.a == best else t.a) for t in tests

@@ -123,7 +123,7 @@ def analyse(table: Table, seed_tables: Mapping[int, Table],
             for i, a in enumerate(devices):
                 cross[i, j, o] = vb.hv_of(per_seed[s][a].pareto_keys()) / vb.front_hv
             noise[j, o] = cross[j, j, o]
-    return TransferStudy(devices, views, jac, tr, noise, cross, seeds)  # type: ignore[arg-type]
+    return TransferStudy(devices, views, jac, tr, noise, cross, seeds)
 
 
 def verdict(study: TransferStudy, a: int, b: int) -> str:
