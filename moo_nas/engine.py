@@ -356,8 +356,9 @@ class SearchRun:
         yield each result, placed in the run, as it finishes.  ``occupied``: stored results of
         the same batch (a resumed run), which hold a simulated worker for their recorded time
         so the simulated clock advances exactly as it did (nothing is evaluated for them)."""
-        order = sorted([(s, "work", w) for w in work for s in [w[0]]]
-                       + [(e.seq, "stored", e) for e in occupied], key=lambda x: x[0])
+        order: list[tuple[int, str, Any]] = sorted(
+            [(w[0], "work", w) for w in work] + [(e.seq, "stored", e) for e in occupied],
+            key=lambda x: x[0])
         tickets: dict[int, tuple[int, str, Any]] = {}
         for seq, kind, payload in order:
             if kind == "work":

@@ -302,14 +302,16 @@ def build(exp: Experiment) -> tuple[Problem, Evaluator]:
         from .tabular import make_table_evaluator
 
         opts = {k: v for k, v in exp.evaluator.items() if k != "kind"}
-        space, evaluator = make_table_evaluator(exp.space, exp.space_options, exp.objectives, **opts)
+        space, table_evaluator = make_table_evaluator(exp.space, exp.space_options, exp.objectives, **opts)
+        evaluator: Evaluator = table_evaluator
         problem = Problem(space, exp.objectives, None, exp.recipe)
     else:
         spec = EvaluatorSpec(exp.space, exp.space_options, exp.task, exp.task_options, exp.recipe,
                              exp.objectives, needed_providers(exp.objectives, exp.extra_metrics, exp.providers),
                              exp.extra_metrics)
-        evaluator = TrainingEvaluator(spec)
-        problem = Problem(evaluator.space, exp.objectives, evaluator.task, exp.recipe)
+        training = TrainingEvaluator(spec)
+        evaluator = training
+        problem = Problem(training.space, exp.objectives, training.task, exp.recipe)
     check_feasible(problem)
     return problem, evaluator
 

@@ -27,6 +27,7 @@ Ray is an optional dependency (``pip install 'moo-nas[ray]'``); this module impo
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import time
 from collections import OrderedDict
@@ -137,7 +138,7 @@ class RayExecutor(Executor):
             env.update(runtime_env or {})
             try:
                 ray.init(address=address, runtime_env=env or None, log_to_driver=False,
-                         logging_level="ERROR")
+                         logging_level=logging.ERROR)
             except (ConnectionError, RuntimeError, ValueError) as exc:
                 raise UserError(f"cannot connect to the Ray cluster at {address!r} ({exc}); start it with "
                                 "`ray start --head` or check --ray-address.") from None
@@ -149,7 +150,7 @@ class RayExecutor(Executor):
         try:
             ray.init(num_cpus=local_cpus or os.cpu_count() or 1,
                      num_gpus=None if self.num_gpus else 0, include_dashboard=False,
-                     log_to_driver=False, logging_level="ERROR",
+                     log_to_driver=False, logging_level=logging.ERROR,
                      runtime_env=runtime_env or None)
         finally:
             if old is None:

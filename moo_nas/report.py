@@ -93,7 +93,7 @@ def plot_fronts(cmp: Comparison, path: Path) -> None:
                 ax.scatter(x, y, s=18, alpha=0.75, color=colors[name], label=name)
         ax.set_xlabel(f"{o.name} [{o.unit}]" if o.unit else o.name)
         ax.set_ylabel(first.name)
-        xs = [e.value(o.name) for r in cmp.runs for e in r.front_evals if e.value(o.name)]
+        xs = [v for r in cmp.runs for e in r.front_evals if (v := e.value(o.name))]
         if xs and min(xs) > 0 and max(xs) / min(xs) > 30:
             ax.set_xscale("log")
         ax.grid(alpha=0.3)
@@ -216,7 +216,7 @@ def markdown(cmp: Comparison, title: str, extra: Sequence[str] = (), stats: Sequ
     lines.append("| run | strategy | seed | HV / ref | raw HV | IGD+ | front size | evaluations | cached | cost [h] | best " + o[0].name + " |")
     lines.append("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in cmp.runs:
-        best = [e.value(o[0].name) for e in r.front_evals]
+        best = [v for e in r.front_evals if (v := e.value(o[0].name)) is not None]
         b = (max(best) if o[0].direction == "max" else min(best)) if best else float("nan")
         lines.append(f"| {r.run.id} | {r.run.strategy} | {r.run.seed} | {r.hv_fraction:.4f} | "
                      f"{r.hypervolume:.4f} | {r.igd_plus:.4f} | "

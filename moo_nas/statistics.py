@@ -20,12 +20,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from itertools import combinations
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Mapping, Sequence, Union
 
 import numpy as np
 from scipy.stats import mannwhitneyu
 
-Curve = tuple[Sequence[float], Sequence[float]]
+#: a sequence of numbers: a list or a 1-D numpy array
+Floats = Union[Sequence[float], np.ndarray]
+Curve = tuple[Floats, Floats]
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,7 @@ class Summary:
         return self.q3 - self.q1
 
 
-def summarize(samples: Mapping[str, Sequence[float]]) -> dict[str, Summary]:
+def summarize(samples: Mapping[str, Floats]) -> dict[str, Summary]:
     """Summary per strategy of e.g. final hypervolume over seeds."""
     out = {}
     for name, xs in samples.items():
@@ -59,7 +61,7 @@ def summarize(samples: Mapping[str, Sequence[float]]) -> dict[str, Summary]:
 
 
 # ---------------------------------------------------------------------------- curves
-def curve_on_grid(cost: Sequence[float], hv: Sequence[float], grid: Sequence[float]) -> np.ndarray:
+def curve_on_grid(cost: Floats, hv: Floats, grid: Floats) -> np.ndarray:
     """HV of the front found by each grid cost: the best HV among points with cost <= grid
     value (a step function; 0 before the first point — an empty front has no volume)."""
     c = np.asarray(cost, dtype=float)
@@ -139,7 +141,7 @@ def hv_cost_bands(curves: Mapping[str, Sequence[Curve]], grid: np.ndarray | None
 
 
 # ---------------------------------------------------------------------------- time to target
-def time_to_target(cost: Sequence[float], hv: Sequence[float], target: float) -> float:
+def time_to_target(cost: Floats, hv: Floats, target: float) -> float:
     """Cost at which the curve first reaches ``hv >= target``; ``inf`` if it never does."""
     h = np.asarray(hv, dtype=float)
     hit = np.flatnonzero(h >= target)
@@ -191,7 +193,7 @@ class PairTest:
     significant: bool
 
 
-def pairwise_tests(samples: Mapping[str, Sequence[float]], higher_is_better: bool = True,
+def pairwise_tests(samples: Mapping[str, Floats], higher_is_better: bool = True,
                    alpha: float = 0.05) -> list[PairTest]:
     """Mann-Whitney U (two-sided, scipy's exact/asymptotic choice) for every pair, Holm-corrected
     over all pairs.  ``inf`` values (targets never reached) rank as the worst when lower is
@@ -220,7 +222,7 @@ def _fmt(x: float, digits: int = 3) -> str:
     return "never" if np.isinf(x) else f"{x:.{digits}g}"
 
 
-def markdown_section(final_hv: Mapping[str, Sequence[float]], curves: Mapping[str, Sequence[Curve]],
+def markdown_section(final_hv: Mapping[str, Floats], curves: Mapping[str, Sequence[Curve]],
                      reference_hv: float, cost_unit: str = "GPU-hours",
                      fractions: Sequence[float] = (0.95, 0.99), alpha: float = 0.05,
                      title: str = "Statistical comparison", reference_note: str | None = None) -> str:
@@ -283,7 +285,7 @@ def _hv_verdict(medians: Mapping[str, float], tests: Sequence[PairTest], alpha: 
     is significant."""
     if not medians:
         return ""
-    best = max(medians, key=medians.get)
+    best = max(medians, key=lambda k: medians[k])
     beats = sorted((t.b if t.a == best else t.a) for t in tests
                    if best in (t.a, t.b) and t.significant and t.better == best)
     others = sorted(set(medians) - {best} - set(beats))
@@ -301,8 +303,9 @@ def _verdict(medians: Mapping[str, float], tests: Sequence[PairTest], pct: str, 
     finite = {k: v for k, v in medians.items() if np.isfinite(v)}
     if not finite:
         return f"No strategy reached {pct} in at least half of its seeds."
-    best = min(finite, key=finite.get)
-    beats, ties = [], []
+    best = min(finite, key=lambda k: finite[k])
+    beats: list[str] = []
+    ties: list[str] = []
     for t in tests:
         if best not in (t.a, t.b):
             continue

@@ -296,6 +296,7 @@ class Store:
         except sqlite3.IntegrityError:  # another process created it meanwhile
             row = self.conn.execute("SELECT id FROM runs WHERE signature=?", (signature,)).fetchone()
             return int(row[0]), False
+        assert cur.lastrowid is not None  # set by the INSERT above
         return int(cur.lastrowid), True
 
     def set_run_status(self, run_id: int, status: str, stats: dict[str, Any] | None = None) -> None:

@@ -95,6 +95,7 @@ class HostTorchLatency(MetricProvider):
         return f"{self.name}|{self.device}|{self.protocol.describe()}"
 
     def compute(self, candidate: Candidate) -> dict[str, Value]:
+        assert candidate.module is not None  # a "model"-stage provider gets the built module
         times = time_module(candidate.module, candidate.space.input_shape, self.protocol)
         source = f"host-torch on {self.device}: {self.protocol.describe()}"
         return {"latency_ms": Value(self.protocol.summarise(times) * 1e3, "measured", source)}
