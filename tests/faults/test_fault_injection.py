@@ -33,6 +33,7 @@ from moo_nas.store import Store  # noqa: E402
 from moo_nas.strategy import Problem  # noqa: E402
 from moo_nas.tabular import make_table_evaluator  # noqa: E402
 from moo_nas.tabular.table import TableEvaluator  # noqa: E402
+from forking import in_child  # noqa: E402
 
 OBJS = (make_objective("val_accuracy"), make_objective("params"), make_objective("latency_ms"))
 BUDGET = 120
@@ -113,17 +114,6 @@ def _search(path: Path, space, evaluator, strategy: str, options: dict, workers:
                    Budget(evaluations=BUDGET), executor)
 
 
-def _in_child(fn) -> int:
-    """Run ``fn`` in a forked child; return its exit status."""
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - the child
-        try:
-            fn()
-        except BaseException:
-            os._exit(1)
-        os._exit(0)
-    _, status = os.waitpid(pid, 0)
-    return os.waitstatus_to_exitcode(status)
 
 
 def _content(path: Path, clock: bool = False) -> tuple[list, list]:
@@ -158,7 +148,7 @@ def test_kill_anywhere_then_resume_equals_uninterrupted(tmp_path, monkeypatch, t
     counter = Killer(0)
     _instrument(monkeypatch, counter)
     reference = tmp_path / "reference.sqlite"
-    assert _in_child(lambda: _search(reference, space, evaluator, strategy, options, workers)) == 0
+    assert in_child(lambda: _search(reference, space, evaluator, strategy, options, workers)) == 0
     # count the steps of an uninterrupted run (in this process: the counter is read afterwards)
     _search(tmp_path / "count.sqlite", space, evaluator, strategy, options, workers)
     total = counter.n
@@ -170,9 +160,9 @@ def test_kill_anywhere_then_resume_equals_uninterrupted(tmp_path, monkeypatch, t
     for k in points:
         path = tmp_path / f"killed-{k}.sqlite"
         counter.at, counter.n = k, 0
-        assert _in_child(lambda: _search(path, space, evaluator, strategy, options, workers)) == 9, k
+        assert in_child(lambda: _search(path, space, evaluator, strategy, options, workers)) == 9, k
         counter.at, counter.n = 0, 0
-        assert _in_child(lambda: _search(path, space, evaluator, strategy, options, workers)) == 0, k
+        assert in_child(lambda: _search(path, space, evaluator, strategy, options, workers)) == 0, k
         got = _content(path, clock)
         assert got[0] == expected[0], f"evaluations differ after a kill at step {k} of {total}"
         assert got[1] == expected[1], f"recorded asks/tells differ after a kill at step {k} of {total}"

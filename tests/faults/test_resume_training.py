@@ -21,6 +21,8 @@ from moo_nas.store import Store
 from moo_nas.strategy import Problem
 from moo_nas.training import Recipe
 
+from forking import in_child
+
 ROOT = Path(__file__).resolve().parents[2]
 OBJS = (make_objective("val_accuracy"), make_objective("model_bytes"))
 BUDGET = 8
@@ -32,15 +34,6 @@ def _setup():
     return Problem(e.space, OBJS, e.task, spec.recipe), e
 
 
-def _fork(fn) -> int:
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - the child
-        try:
-            fn()
-        except BaseException:
-            os._exit(1)
-        os._exit(0)
-    return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
 
 
 @pytest.mark.parametrize("point", ["mid-training", "after-ask", "after-tell", "mid-commit"])
@@ -85,12 +78,12 @@ def test_real_training_kill_loses_nothing_and_retrains_nothing(tmp_path, monkeyp
             run_search(s, problem, ev, "nsga2", {"pop_size": 3}, 0, Budget(evaluations=BUDGET))
 
     monkeypatch.setenv("KILL_AT", "2" if point.startswith("after") else "4")
-    assert _fork(search) == 9
+    assert in_child(search) == 9
     with Store(path) as s:
         before = s.evaluations(s.runs()[0].id)
     trained_before = _count(trained)
     monkeypatch.delenv("KILL_AT")
-    assert _fork(search) == 0
+    assert in_child(search) == 0
     with Store(path) as s:
         run = s.runs()[0]
         after = s.evaluations(run.id)
