@@ -99,6 +99,8 @@ class Experiment:
     evaluator: dict[str, Any] = field(default_factory=lambda: {"kind": "train"})
     description: str = ""
     workers: int = 1
+    #: the TOML file it was read from (for the command written at the top of its report)
+    source: str = ""
     #: fractions of the reference hypervolume whose cost to reach the report tabulates
     targets: tuple[float, ...] = (0.95, 0.99)
     _built: "tuple[Problem, Evaluator] | None" = field(default=None, repr=False, compare=False)
@@ -293,7 +295,9 @@ def load_experiment(path: str | Path, overrides: dict[str, Any] | None = None) -
     except tomllib.TOMLDecodeError as exc:
         raise UserError(f"{path} is not valid TOML ({exc}).") from None
     data.update(overrides or {})
-    return parse_experiment(data, str(path))
+    exp = parse_experiment(data, str(path))
+    exp.source = str(path)
+    return exp
 
 
 def build(exp: Experiment) -> tuple[Problem, Evaluator]:
@@ -564,7 +568,16 @@ def write_experiment_report(exp: Experiment, store: Store, wall_seconds: float |
     if wall_seconds is not None:
         extra.append(f"- wall time of this invocation: {wall_seconds:.1f} s")
     extra += latency_spread_lines(exp, cmp)
-    return write_report(cmp, exp.report, f"Experiment `{exp.name}`", extra, exp.targets)
+    from .report import made_with
+
+    command = (f"moo-nas compare {exp.source}" if exp.source else f"moo-nas search --name {exp.name} …")
+    if exp.source and exp.workers > 1:
+        command += f" --workers {exp.workers}"
+    if exp.source and str(exp.report) != f"runs/reports/{exp.name}":
+        command += f" --report {exp.report}"
+    header = [f"Command: `{command}` ({made_with()}; runs already in the store `{exp.store}` are "
+              "read, not redone: from a fresh clone the command computes them all)."]
+    return write_report(cmp, exp.report, f"Experiment `{exp.name}`", extra, exp.targets, header)
 
 
 def latency_spread_lines(exp: Experiment, cmp: "Comparison") -> list[str]:

@@ -58,6 +58,26 @@ def _provenance(cmp: Comparison) -> list[str]:
     return lines
 
 
+def made_with() -> str:
+    """``commit abc1234`` of the checkout this code runs from (``uncommitted changes`` marked),
+    or the package version when it is not a git checkout."""
+    import subprocess
+
+    from . import __version__
+
+    root = Path(__file__).resolve().parents[1]
+    try:
+        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True,
+                             text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        rev, dirty = "", ""
+    if not rev:
+        return f"moo_nas {__version__}"
+    return f"commit {rev}" + (" with uncommitted changes" if dirty else "")
+
+
 def write_fronts_csv(cmp: Comparison, path: Path) -> None:
     gnames = sorted({k for r in cmp.runs for e in r.front_evals for k in e.genotype})
     metric_names = sorted({k for r in cmp.runs for e in r.front_evals for k in e.values if k != "traceback"})
@@ -187,11 +207,13 @@ def plot_hv_vs_cost(cmp: Comparison, path: Path) -> None:
     plt.close(fig)
 
 
-def markdown(cmp: Comparison, title: str, extra: Sequence[str] = (), stats: Sequence[str] = ()) -> str:
-    """The README: hypervolume per strategy, ``stats`` (see :func:`statistics_lines`), the
-    per-run table, counters, how the numbers were computed, provenance, then ``extra``."""
+def markdown(cmp: Comparison, title: str, extra: Sequence[str] = (), stats: Sequence[str] = (),
+             header: Sequence[str] = ()) -> str:
+    """The README: ``header`` (how to regenerate it), hypervolume per strategy, ``stats`` (see
+    :func:`statistics_lines`), the per-run table, counters, how the numbers were computed,
+    provenance, then ``extra``."""
     o = cmp.objectives
-    lines = [f"# {title}", ""]
+    lines = [f"# {title}", "", *header, *([""] if header else [])]
     lines.append("Objectives: " + ", ".join(f"`{x.describe()}`" for x in o) + ".")
     lines.append("")
     lines.append("## Hypervolume per strategy")
@@ -286,7 +308,7 @@ def statistics_lines(cmp: Comparison, folder: Path,
 
 
 def write_report(cmp: Comparison, folder: str | Path, title: str, extra: Sequence[str] = (),
-                 fractions: Sequence[float] = (0.95, 0.99)) -> Path:
+                 fractions: Sequence[float] = (0.95, 0.99), header: Sequence[str] = ()) -> Path:
     """Write README.md, fronts.csv, fronts.png and hv_vs_cost.png into ``folder``."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -299,5 +321,6 @@ def write_report(cmp: Comparison, folder: str | Path, title: str, extra: Sequenc
                   "![accuracy vs latency/energy per backend](hardware_fronts.png)", "",
                   "Each panel is the accuracy front of all evaluations against one latency or energy "
                   "metric; the axis label says whether it was measured or modelled (see provenance above)."]
-    (folder / "README.md").write_text(markdown(cmp, title, extra, statistics_lines(cmp, folder, fractions)))
+    (folder / "README.md").write_text(markdown(cmp, title, extra, statistics_lines(cmp, folder, fractions),
+                                               header))
     return folder
