@@ -237,12 +237,16 @@ class SearchRun:
         self.stop_reason = ""
 
     # ------------------------------------------------------------------ open / close
-    def open(self) -> None:
-        """Create or find the run, claim it, and replay its recorded history."""
+    def open(self) -> bool:
+        """Create or find the run, claim it, and replay its recorded history.  Returns False
+        (nothing claimed or replayed) for a finished run that already holds its budget of
+        evaluations: running the same command again then only reads it."""
         objectives = [o.__dict__ for o in self.problem.objectives]
-        self.run_id, _ = self.store.get_or_create_run(
+        self.run_id, created = self.store.get_or_create_run(
             self.signature, self.experiment, self.cls.name, self.options, self.seed,
             self.space.config(), self.ev_conf.get("task", {}), self.ev_conf.get("recipe", {}), objectives)
+        if not created and self._complete_already():
+            return False
         self.owner = new_owner()
         self.store.claim_run(self.run_id, self.owner, CLAIM_GRACE_S)
         self.heartbeat = _Heartbeat(self.store, self.run_id, self.owner)
@@ -262,6 +266,20 @@ class SearchRun:
         except BaseException:
             self._release("interrupted")
             raise
+        return True
+
+    def _complete_already(self) -> bool:
+        b = self.budget
+        if b.evaluations is None or b.seconds is not None or b.cost_hours is not None:
+            return False
+        if self.store.run(self.run_id).status != "finished":
+            return False
+        evaluations = self.store.evaluations(self.run_id)
+        if len({e.genotype_key for e in evaluations}) < b.evaluations:
+            return False
+        self.results = {e.seq: e for e in evaluations}
+        self.replayed = len(evaluations)
+        return True
 
     def _release(self, status: str) -> None:
         self.heartbeat.stop()
@@ -569,7 +587,10 @@ class SearchRun:
     def run(self) -> RunResult:
         """Open, search and close; the run is released as ``finished`` or ``interrupted``
         (every completed evaluation stays stored either way)."""
-        self.open()
+        if not self.open():
+            evaluations = [self.results[s] for s in sorted(self.results)]
+            return RunResult(self.run_id, evaluations, self.replayed, "finished",
+                             dict(self.store.run(self.run_id).stats))
         status = "interrupted"
         try:
             if self.strategy.asynchronous and self.executor.workers > 1:
