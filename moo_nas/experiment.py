@@ -510,7 +510,7 @@ def run_experiment(exp: Experiment, progress: bool = True, write: bool = True) -
     if is_device_study(exp):  # the other devices' searches, then the study report
         from .tabular.study import run_device_study
 
-        return run_device_study(exp, store, wall, write)
+        return run_device_study(exp, store, wall, write, progress)
     if write:
         return write_experiment_report(exp, store, wall)
     return exp.report

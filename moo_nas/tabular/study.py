@@ -69,7 +69,7 @@ def device_experiment(exp: "Experiment", table: Table, device: str) -> "Experime
 
 
 def run_device_study(exp: "Experiment", store: "Store", wall_seconds: float | None = None,
-                     write: bool = True) -> Path:
+                     write: bool = True, progress: bool = True) -> Path:
     """Run (or resume) every device's searches after the first's (called by
     :func:`moo_nas.experiment.run_experiment` once the first device's are done), then write the
     study report (unless ``write`` is False)."""
@@ -85,7 +85,7 @@ def run_device_study(exp: "Experiment", store: "Store", wall_seconds: float | No
     table = evaluator.table
     subs = {d: device_experiment(exp, table, d) for d in exp.evaluator["devices"]}
     for d, sub in list(subs.items())[1:]:
-        run_experiment(sub, progress=True, write=False)
+        run_experiment(sub, progress=progress, write=False)
     if not write:
         return Path(exp.report)
     search_s = (wall_seconds or 0.0) + time.perf_counter() - t0
