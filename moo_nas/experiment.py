@@ -265,8 +265,8 @@ def parse_experiment(data: dict[str, Any], where: str = "the experiment") -> Exp
     check_output_dir(report, "report folder")
     exp = Experiment(name, seeds, task, task_opts, space, space_opts, recipe, budget, tuple(objectives),
                      strategies, Path(store), Path(report), jobs, tuple(extra_metrics), providers,
-                     executor, evaluator, str(data.get("description", "")), workers,
-                     tuple(float(t) for t in targets))
+                     executor, evaluator, str(data.get("description", "")), workers=workers,
+                     targets=tuple(float(t) for t in targets))
     problem, _ = exp.built()  # fail early on bad names / options / impossible constraints
     for entry in strategies:  # constructor-time option errors surface before any run trains
         STRATEGIES.get(entry.name).create(problem, seeds[0], entry.options)

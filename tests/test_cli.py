@@ -170,3 +170,13 @@ def test_a_fresh_process_lists_every_builtin_space():
     assert out.returncode == 0
     listed = {line.split()[0] for line in out.stdout.splitlines() if line.strip()}
     assert {"digits-cnn", "dscnn", "resnet8", "nb201"} <= listed
+
+
+def test_experiment_keys_reach_the_experiment(tmp_path):
+    from moo_nas.experiment import load_experiment
+
+    f = tmp_path / "e.toml"
+    f.write_text('name = "e"\nworkers = 3\ntargets = [0.5, 0.75]\n[budget]\nevaluations = 2\n'
+                 '[[objectives]]\nname = "val_accuracy"\n[[strategies]]\nname = "random"\n')
+    exp = load_experiment(f)
+    assert exp.workers == 3 and exp.targets == (0.5, 0.75) and exp.source == str(f)
