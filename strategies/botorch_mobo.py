@@ -5,7 +5,7 @@ After ``initial`` uniformly drawn genotypes, every ask
 
 1. fits one ``SingleTaskGP`` (BoTorch's defaults: RBF kernel with one length scale per input
    and dimension-scaled priors, inferred noise, standardised outputs) per objective on the
-   successful observations, objectives min-max normalised to ``[0, 1]`` and negated (BoTorch
+   observations with every objective known, objectives min-max normalised to ``[0, 1]`` and negated (BoTorch
    maximises; a bounded objective scaled to its bound, see :func:`normalised_objectives`);
    one per bounded objective on its margin (:func:`bound_margin`) over every observation that
    reports it (rejected-before-training ones included); and, once some evaluation failed, one
@@ -54,9 +54,9 @@ from .bo_inputs import (Bookkeeping, Encoder, all_rows, candidate_rows, capped, 
                         unseen_uniform)
 
 CHUNK = 512  # candidates per acquisition call (bounds memory on big pools)
-FAILED_FLAG = 0.5
+FAILED_FLAG = 0.5  # failure-indicator GP: predicted below this counts as success
 REFERENCE = 1.1  # normalised objectives: 10 % beyond the worst value (or the bound)
-BEYOND = 1.5  # normalised values of a bounded objective are clipped here  # failure-indicator GP: predicted below this counts as success
+BEYOND = 1.5  # normalised values of a bounded objective are clipped here
 
 
 def _import_botorch() -> Any:
@@ -96,6 +96,11 @@ def bound_margin(objective: Objective, g: np.ndarray) -> np.ndarray:
         ratio = np.log(value / b)
         return ratio if objective.direction == "min" else -ratio
     return g / max(abs(b), 1e-12)
+
+
+def _outcome_constraint(output: int, threshold: float) -> Callable[[Any], Any]:
+    """BoTorch constraint callable: model output ``output`` minus ``threshold`` (<= 0 holds)."""
+    return lambda samples: samples[..., output] - threshold
 
 
 def _copy_hyperparameters(source: Any, target: Any) -> None:
@@ -252,7 +257,7 @@ class _BoTorchMOBO(Strategy):
     def _propose(self, n: int, ok: list[Observation]) -> list[Genotype]:
         torch = self.torch
         model, x_base, cons = self._model(ok)
-        constraints = [lambda s, k=k, t=t: s[..., k] - t for k, t in cons]
+        constraints = [_outcome_constraint(k, t) for k, t in cons]
         t0 = time.perf_counter()
         rows = candidate_rows(self.space, self.rng, self.book.asked, self.pool, self.local,
                               self._front(ok), self.everything)
