@@ -20,8 +20,12 @@ surrogate.  After an initial design of ``initial`` uniformly sampled genotypes, 
    failure indicator gives the probability of success, ``P(indicator < 0.5)``, which also
    multiplies the acquisition.
 
-A batch of ``n`` proposals uses ``n`` independent weight draws (one GP fit each) and never
-repeats a genotype.  The pool is kept as integer rows of the encoding and only the chosen
+A batch of ``n`` proposals uses ``n`` independent weight draws (one GP each) and never
+repeats a genotype.  Long runs: ``max_train`` caps every GP's training set (the best half by
+the scalarised value, or the half closest to a bound, plus a uniform rest) and ``refit_every``
+re-optimises an outcome's kernel hyperparameters only on every k-th GP of that outcome (the
+others reuse the last fitted kernel and only condition on the data); ``stats`` reports the
+hyperparameter fits and the seconds spent in GP fitting.  The pool is kept as integer rows of the encoding and only the chosen
 rows are decoded, so a pool of thousands costs milliseconds.  GP
 restarts take their seed from the strategy's generator, so the strategy is deterministic given
 the seed and the observations.
@@ -29,8 +33,9 @@ the seed and the observations.
 
 from __future__ import annotations
 
+import time
 import warnings
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 from scipy.stats import norm as gauss
@@ -44,6 +49,8 @@ from moo_nas.seen import Seen
 from moo_nas.space import Genotype
 
 from moo_nas.strategy import Observation, Problem, Strategy
+
+from .bo_inputs import capped
 from .scalarisation import Normaliser, chebyshev, random_weights, total_violation
 
 
@@ -63,14 +70,21 @@ class ParEGO(Strategy):
     description = "ParEGO Bayesian optimisation: random Chebyshev weights, GP, constrained EI"
 
     def __init__(self, problem: Problem, seed: int = 0, *, initial: int = 10, batch: int = 1,
-                 pool: int = 2000, local: int = 500, restarts: int = 0, xi: float = 0.0) -> None:
+                 pool: int = 2000, local: int = 500, restarts: int = 0, xi: float = 0.0,
+                 max_train: int | None = None, refit_every: int = 1) -> None:
         super().__init__(problem, seed)
         for name, v, low in (("initial", initial, 2), ("batch", batch, 1), ("pool", pool, 1),
-                             ("local", local, 0), ("restarts", restarts, 0)):
+                             ("local", local, 0), ("restarts", restarts, 0),
+                             ("max_train", 4 if max_train is None else max_train, 4),
+                             ("refit_every", refit_every, 1)):
             if isinstance(v, bool) or not isinstance(v, int) or v < low:
                 raise UserError(f"mobo option {name} must be an integer >= {low}, got {v!r}.")
         self.initial, self.batch, self.pool, self.local = initial, batch, pool, local
         self.restarts, self.xi = restarts, float(xi)
+        self.max_train, self.refit_every = max_train, refit_every
+        self.kernels: dict[str, Any] = {}  # fitted kernel per modelled outcome (warm starts)
+        self.uses: dict[str, int] = {}  # GPs built per modelled outcome
+        self.fit_seconds = 0.0
         # per variable: the scaled feature of each option index (pool rows stay integer arrays)
         self.tables = []
         for v in self.space.variables:
@@ -117,18 +131,32 @@ class ParEGO(Strategy):
         return np.array([self.space.encode(g) for g in genotypes], dtype=np.int64).reshape(
             -1, len(self.tables))
 
-    def _gp(self, x: np.ndarray, y: np.ndarray) -> GaussianProcessRegressor:
+    def _gp(self, x: np.ndarray, y: np.ndarray, outcome: str,
+            score: np.ndarray | None = None) -> GaussianProcessRegressor:
+        """GP of ``outcome`` on at most ``max_train`` rows (:func:`strategies.bo_inputs.capped`
+        by ``score``, lowest first); its hyperparameters start from the outcome's last fit and
+        are re-optimised on every ``refit_every``-th GP of that outcome, otherwise kept."""
+        keep = capped(np.zeros(len(y)) if score is None else score, self.max_train, self.rng)
+        x, y = x[keep], y[keep]
         d = x.shape[1]
-        kernel = (ConstantKernel(1.0, (1e-3, 1e3))
-                  * Matern(length_scale=np.ones(d), length_scale_bounds=(1e-2, 1e2), nu=2.5)
-                  + WhiteKernel(1e-3, (1e-6, 1e-1)))
+        kernel = self.kernels[outcome] if outcome in self.kernels else (
+            ConstantKernel(1.0, (1e-3, 1e3))
+            * Matern(length_scale=np.ones(d), length_scale_bounds=(1e-2, 1e2), nu=2.5)
+            + WhiteKernel(1e-3, (1e-6, 1e-1)))
+        use = self.uses.get(outcome, 0)
+        self.uses[outcome] = use + 1
+        refit = outcome not in self.kernels or use % self.refit_every == 0
         gp = GaussianProcessRegressor(kernel, normalize_y=True, n_restarts_optimizer=self.restarts,
+                                      optimizer="fmin_l_bfgs_b" if refit else None,
                                       random_state=int(self.rng.integers(2**31)))
+        t0 = time.perf_counter()
         with warnings.catch_warnings(), threadpool_limits(1):
             warnings.simplefilter("ignore", ConvergenceWarning)
             warnings.simplefilter("ignore", UserWarning)
             gp.fit(x, y)
-        self.fits += 1
+        self.fit_seconds += time.perf_counter() - t0
+        self.kernels[outcome] = gp.kernel_
+        self.fits += int(refit)
         return gp
 
     def _random(self) -> Genotype:
@@ -179,7 +207,7 @@ class ParEGO(Strategy):
         prob = np.ones(len(x_pool))
         failed = np.array([o.status == "failed" for o in self.history], dtype=float)
         if 0 < failed.sum() < len(failed):
-            gp = self._gp(self.x(self.encode([o.genotype for o in self.history])), failed)
+            gp = self._gp(self.x(self.encode([o.genotype for o in self.history])), failed, "failure")
             mu, sd = gp.predict(x_pool, return_std=True)
             prob *= gauss.cdf((0.5 - mu) / np.maximum(sd, 1e-9))
         for j, obj in enumerate(self.problem.constrained):
@@ -192,7 +220,7 @@ class ParEGO(Strategy):
             if np.ptp(y) == 0:
                 prob *= float(y[0] <= 0)
                 continue
-            gp = self._gp(self.x(self.encode([g for g, _ in rows])), y)
+            gp = self._gp(self.x(self.encode([g for g, _ in rows])), y, f"bound{j}", np.abs(y))
             mu, sd = gp.predict(x_pool, return_std=True)
             prob *= gauss.cdf(-mu / np.maximum(sd, 1e-9))
         return prob
@@ -215,7 +243,7 @@ class ParEGO(Strategy):
         for _ in range(n):
             if feasible.any() and len(ok) >= 2:
                 y = chebyshev(z, random_weights(self.rng, self.problem.n_obj))
-                gp = self._gp(x_ok, y)
+                gp = self._gp(x_ok, y, "objective", y)
                 mu, sd = gp.predict(x_pool, return_std=True)
                 acq = expected_improvement(mu, sd, float(y[feasible].min()), self.xi) * p_feas
             else:
@@ -232,4 +260,4 @@ class ParEGO(Strategy):
         return out
 
     def stats(self) -> dict[str, float]:
-        return {"gp_fits": float(self.fits)}
+        return {"gp_fits": float(self.fits), "fit_seconds": self.fit_seconds}

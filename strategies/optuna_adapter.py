@@ -1,101 +1,136 @@
-"""``optuna``: Optuna's multi-objective samplers through its ask-and-tell API (optional).
+"""Optuna's multi-objective samplers through its ask-and-tell API.
 
-Needs ``pip install optuna``.  Each variable of the space becomes one Optuna distribution over
-its option indices: an ``IntDistribution`` when the options are numbers (so TPE and NSGA-II
-can use their order), a ``CategoricalDistribution`` for labels.  Every observation is told
-back as a completed trial with the minimisation-form objectives (``failed`` ones as failed
-trials); the constraint values ``g`` go to Optuna's native constraint handling (feasible
-trials dominate infeasible ones): ``Trial.set_constraint`` on Optuna >= 5, the user attribute
-``constraints`` read by ``constraints_func`` on older versions.
+Strategies: ``optuna-tpe`` (multivariate TPE with the constant liar), ``optuna-gp`` (Optuna's
+Gaussian-process sampler: log-EHVI for several objectives, constraint models, running trials
+in the acquisition) and ``optuna`` (any of ``tpe``, ``gp``, ``nsga2``, ``nsga3``, ``random``
+by its ``sampler`` option).
 
-``sampler``: ``tpe`` (multivariate TPE, default), ``nsga2``, ``nsga3`` or ``random``; all
-seeded with the strategy's seed, so the proposals depend only on the seed and the
-observations and the engine resumes by replay.  The study lives in memory: the engine's
-store is the record, not Optuna's storage.
+Each variable of the space becomes one Optuna distribution over its option indices: an
+``IntDistribution`` when the options are numbers (so TPE, GP and NSGA-II can use their order),
+a ``CategoricalDistribution`` for labels.  Every observation is told back as a completed trial
+with the minimisation-form objectives (``failed`` ones as failed trials); the constraint values
+``g`` go to Optuna's native constraint handling (feasible trials dominate infeasible ones,
+the GP sampler models each constraint): ``Trial.set_constraint`` on Optuna >= 5, the user
+attribute ``constraints`` read by ``constraints_func`` on older versions.
+
+Asynchronous use: an asked trial stays ``RUNNING`` in the study until its observation is told,
+so TPE's constant liar and the GP sampler's pending-point handling see it; ``tell`` accepts any
+subset of the asked genotypes in any order (matched by genotype key).
+
+All samplers are seeded with the strategy's seed, so the proposals depend only on the seed and
+the observations and the engine resumes by replay.  The study lives in memory: the engine's
+store is the record, not Optuna's storage.  The sampler's work (model fits, acquisition
+optimisation) happens inside ``study.ask`` and is reported by :meth:`stats` as
+``sampler_seconds``.
 """
 
 from __future__ import annotations
 
+import time
 import warnings
 from typing import Any, Sequence
+
+import optuna
 
 from moo_nas.errors import UserError
 from moo_nas.space import Genotype
 
 from moo_nas.strategy import Observation, Problem, Strategy
 
-SAMPLERS = ("tpe", "nsga2", "nsga3", "random")
+SAMPLERS = ("tpe", "gp", "nsga2", "nsga3", "random")
 
 
 def _constraints(trial: Any) -> Sequence[float]:
     return trial.user_attrs.get("constraints", [1.0])
 
 
+def _positive(name: str, strategy: str, value: Any, low: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise UserError(f"{strategy} option {name} must be an integer >= {low}, got {value!r}.")
+    return value
+
+
+def make_sampler(kind: str, problem: Problem, seed: int, *, population: int = 10,
+                 startup: int = 10, candidates: int = 24, constant_liar: bool = True,
+                 deterministic: bool = False) -> Any:
+    """The seeded Optuna sampler ``kind`` (one of :data:`SAMPLERS`)."""
+    if kind not in SAMPLERS:
+        raise UserError(f"optuna sampler {kind!r} is unknown; use one of {', '.join(SAMPLERS)}.")
+    # Optuna >= 5 reads constraints set on the trial; older versions need constraints_func
+    native = hasattr(optuna.trial.Trial, "set_constraint")
+    cons = _constraints if problem.constrained and not native else None
+    s = optuna.samplers
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        if kind == "tpe":
+            return s.TPESampler(seed=seed, multivariate=True, n_startup_trials=startup,
+                                n_ei_candidates=candidates, constant_liar=constant_liar,
+                                constraints_func=cons)
+        if kind == "gp":
+            return s.GPSampler(seed=seed, n_startup_trials=startup, constraints_func=cons,
+                               deterministic_objective=deterministic,
+                               warn_independent_sampling=False)
+        if kind == "nsga2":
+            return s.NSGAIISampler(population_size=population, seed=seed, constraints_func=cons)
+        if kind == "nsga3":
+            return s.NSGAIIISampler(population_size=population, seed=seed, constraints_func=cons)
+        return s.RandomSampler(seed=seed)
+
+
 class OptunaSampler(Strategy):
     """Adapter from the ask/tell :class:`Strategy` interface to an Optuna study."""
 
     name = "optuna"
-    description = "Optuna multi-objective samplers (tpe, nsga2, nsga3, random) via ask-and-tell"
+    description = "Optuna multi-objective samplers (tpe, gp, nsga2, nsga3, random) via ask-and-tell"
 
     def __init__(self, problem: Problem, seed: int = 0, *, sampler: str = "tpe",
                  population: int = 10, startup: int = 10, batch: int = 1) -> None:
         super().__init__(problem, seed)
-        try:
-            import optuna
-        except ImportError:
-            raise UserError("strategy 'optuna' needs Optuna; install it with `pip install optuna`.") from None
-        if sampler not in SAMPLERS:
-            raise UserError(f"optuna sampler {sampler!r} is unknown; use one of {', '.join(SAMPLERS)}.")
-        for name, v, low in (("population", population, 2), ("startup", startup, 0), ("batch", batch, 1)):
-            if isinstance(v, bool) or not isinstance(v, int) or v < low:
-                raise UserError(f"optuna option {name} must be an integer >= {low}, got {v!r}.")
-        self.optuna = optuna
-        self.batch = int(batch)
+        self._start(make_sampler(sampler, problem, self.seed,
+                                 population=_positive("population", self.name, population, 2),
+                                 startup=_positive("startup", self.name, startup, 0)), batch)
+
+    def _start(self, sampler: Any, batch: int) -> None:
+        """Create the in-memory study on ``sampler``; called once by every constructor."""
+        self.batch = _positive("batch", self.name, batch)
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        # Optuna >= 5 reads constraints set on the trial; older versions need constraints_func
         self.native = hasattr(optuna.trial.Trial, "set_constraint")
-        cons = _constraints if problem.constrained and not self.native else None
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            if sampler == "tpe":
-                s = optuna.samplers.TPESampler(seed=self.seed, multivariate=True,
-                                               n_startup_trials=int(startup), constraints_func=cons)
-            elif sampler == "nsga2":
-                s = optuna.samplers.NSGAIISampler(population_size=int(population), seed=self.seed,
-                                                  constraints_func=cons)
-            elif sampler == "nsga3":
-                s = optuna.samplers.NSGAIIISampler(population_size=int(population), seed=self.seed,
-                                                   constraints_func=cons)
-            else:
-                s = optuna.samplers.RandomSampler(seed=self.seed)
-        self.study = optuna.create_study(directions=["minimize"] * problem.n_obj, sampler=s)
+        self.study = optuna.create_study(directions=["minimize"] * self.problem.n_obj,
+                                         sampler=sampler)
         dist = optuna.distributions
         self.distributions: dict[str, Any] = {}
         for v in self.space.variables:
             numeric = all(isinstance(o, (int, float)) and not isinstance(o, bool) for o in v.options)
             self.distributions[v.name] = (dist.IntDistribution(0, len(v) - 1) if numeric
                                           else dist.CategoricalDistribution(list(range(len(v)))))
-        self._trials: list[tuple[Any, str]] = []
+        self._running: dict[str, list[Any]] = {}  # genotype key -> its running trials, ask order
+        self.sampler_seconds = 0.0
 
     def batch_size(self) -> int:
         return self.batch
 
     def ask(self, n: int) -> list[Genotype]:
         out = []
-        for _ in range(n):
-            trial = self.study.ask(self.distributions)
-            g = self.space.decode([trial.params[v.name] for v in self.space.variables])
-            self._trials.append((trial, g.key))
-            out.append(g)
+        t0 = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            for _ in range(n):
+                trial = self.study.ask(self.distributions)
+                g = self.space.decode([trial.params[v.name] for v in self.space.variables])
+                self._running.setdefault(g.key, []).append(trial)
+                out.append(g)
+        self.sampler_seconds += time.perf_counter() - t0
         return out
 
     def tell(self, observations: Sequence[Observation]) -> None:
-        state = self.optuna.trial.TrialState
+        state = optuna.trial.TrialState
         for obs in observations:
-            i = next((j for j, (_, k) in enumerate(self._trials) if k == obs.genotype.key), None)
-            if i is None:
+            trials = self._running.get(obs.genotype.key)
+            if not trials:
                 continue  # not asked by this study (nothing to tell)
-            trial, _ = self._trials.pop(i)
+            trial = trials.pop(0)
+            if not trials:
+                del self._running[obs.genotype.key]
             if self.native:
                 for o, gi in zip(self.problem.constrained, obs.g):
                     trial.set_constraint(o.name, float(gi))
@@ -105,3 +140,41 @@ class OptunaSampler(Strategy):
                 self.study.tell(trial, state=state.FAIL)
             else:
                 self.study.tell(trial, [float(x) for x in obs.f])
+
+    def stats(self) -> dict[str, float]:
+        return {"sampler_seconds": self.sampler_seconds}
+
+
+class OptunaTPE(OptunaSampler):
+    """Optuna's multivariate multi-objective TPE; running trials handled by the constant liar."""
+
+    name = "optuna-tpe"
+    asynchronous = True  # running trials are known to the study (constant liar)
+    description = "Optuna multi-objective TPE (multivariate, constant liar for pending trials)"
+
+    def __init__(self, problem: Problem, seed: int = 0, *, startup: int = 10,
+                 candidates: int = 24, constant_liar: bool = True, batch: int = 1) -> None:
+        Strategy.__init__(self, problem, seed)
+        if not isinstance(constant_liar, bool):
+            raise UserError(f"optuna-tpe option constant_liar must be true or false, got {constant_liar!r}.")
+        self._start(make_sampler("tpe", problem, self.seed,
+                                 startup=_positive("startup", self.name, startup, 0),
+                                 candidates=_positive("candidates", self.name, candidates),
+                                 constant_liar=constant_liar), batch)
+
+
+class OptunaGP(OptunaSampler):
+    """Optuna's GP sampler: log-EHVI over several objectives, constraint GPs, running trials."""
+
+    name = "optuna-gp"
+    asynchronous = True  # running trials are known to the study (pending points)
+    description = "Optuna GP sampler (log-EHVI, constraint models, pending trials)"
+
+    def __init__(self, problem: Problem, seed: int = 0, *, startup: int = 10,
+                 deterministic: bool = False, batch: int = 1) -> None:
+        Strategy.__init__(self, problem, seed)
+        if not isinstance(deterministic, bool):
+            raise UserError(f"optuna-gp option deterministic must be true or false, got {deterministic!r}.")
+        self._start(make_sampler("gp", problem, self.seed,
+                                 startup=_positive("startup", self.name, startup, 0),
+                                 deterministic=deterministic), batch)

@@ -1,25 +1,28 @@
-"""The optional Optuna adapter (skipped when Optuna is not installed)."""
+"""The Optuna strategies (optuna, optuna-tpe, optuna-gp) through the real engine."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-pytest.importorskip("optuna")
+import test_baselines as tb  # (same directory, on sys.path under pytest)
 
-import test_baselines as tb  # noqa: E402  (same directory, on sys.path under pytest)
+OPTIONS = {"optuna": {"sampler": "tpe", "startup": 10}, "optuna-tpe": {"startup": 6},
+           "optuna-gp": {"startup": 6}}
 
 
 @pytest.fixture(autouse=True)
 def optuna_options(monkeypatch):
-    monkeypatch.setitem(tb.OPTIONS, "optuna", {"sampler": "tpe", "startup": 10})
+    for name, opts in OPTIONS.items():
+        monkeypatch.setitem(tb.OPTIONS, name, opts)
 
 
-def test_optuna_tpe_is_deterministic_and_resumes(tmp_path):
-    _, first, _ = tb.search(tmp_path, "optuna", 1, 13, store="resumed.db")
-    _, resumed, evs = tb.search(tmp_path, "optuna", 1, 24, store="resumed.db")
-    _, _, straight = tb.search(tmp_path, "optuna", 1, 24, store="straight.db")
-    assert resumed.replayed == 13
+@pytest.mark.parametrize("name", ["optuna", "optuna-tpe"])  # optuna-gp: test_bo (slower)
+def test_deterministic_and_resumes(tmp_path, name):
+    _, first, _ = tb.search(tmp_path, name, 1, 13, store="resumed.db")
+    _, resumed, evs = tb.search(tmp_path, name, 1, 24, store="resumed.db")
+    _, _, straight = tb.search(tmp_path, name, 1, 24, store="straight.db")
+    assert resumed.replayed == len(first.evaluations)  # 13 distinct, with repeats answered from the run
     assert [e.genotype_key for e in evs] == [e.genotype_key for e in straight]
 
 
@@ -30,3 +33,13 @@ def test_optuna_tpe_learns_the_constraint(tmp_path):
         _, _, evs = tb.search(tmp_path, "optuna", seed, 40, 5000.0, store=f"{seed}.db")
         late += [e.status == "ok" for e in evs[20:]]
     assert np.mean(late) > 1.5 * share
+
+
+def test_unknown_sampler_is_one_sentence(tmp_path):
+    from moo_nas.errors import UserError
+    from moo_nas.registry import STRATEGIES
+
+    from analytic_benchmark import make_problem
+
+    with pytest.raises(UserError, match="unknown; use one of tpe, gp"):
+        STRATEGIES.get("optuna").create(make_problem(), 0, {"sampler": "cmaes"})
