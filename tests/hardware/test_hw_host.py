@@ -20,3 +20,12 @@ def test_time_module_times_forward_passes_in_eval_mode_and_restores_threads():
     assert len(times) == 4 and len(seen) == 5
     assert all(mode is False and shape == (2, 4) for mode, shape in seen)
     assert torch.get_num_threads() == threads
+
+
+def test_every_protocol_statistic_summarises():
+    from moo_nas.hardware.host import STATISTICS, TimingProtocol
+
+    times = [0.004, 0.001, 0.002, 0.003]
+    got = {s: TimingProtocol(statistic=s).summarise(times) for s in STATISTICS}
+    assert got["min"] == 0.001 and got["median"] == 0.0025 and got["total"] == 0.01
+    assert got["min"] <= got["p10"] <= got["p25"] <= got["median"]
