@@ -50,11 +50,12 @@ def space_share(status: str, bound=None, fails=None, n=1500) -> float:
                           for _ in range(n)]))
 
 
-def test_registered_with_descriptions():
-    names = {n: STRATEGIES.get(n).description for n in STRATEGIES.names()}
-    for name in NAMES:
-        assert name in names and names[name]
-        assert STRATEGIES.get(name).name == name
+def test_every_registered_strategy_has_its_name_and_a_description():
+    names = STRATEGIES.names()
+    assert set(NAMES) | {"qnehvi", "qnparego", "optuna-tpe", "optuna-gp"} <= set(names)
+    for name in names:
+        cls = STRATEGIES.get(name)
+        assert cls.name == name and cls.description
 
 
 @pytest.mark.parametrize("name", NAMES)

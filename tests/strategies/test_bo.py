@@ -41,13 +41,6 @@ def observe(problem, ev, genotypes):
             for g, e in ((g, ev.evaluate(g, 0)) for g in genotypes)]
 
 
-def test_registered_with_descriptions():
-    names = {n: STRATEGIES.get(n).description for n in STRATEGIES.names()}
-    for name in NAMES:
-        assert name in names and names[name]
-        assert STRATEGIES.get(name).name == name
-
-
 @pytest.mark.parametrize("name", NAMES)
 def test_same_seed_same_proposals(tmp_path, name):
     _, _, a = tb.search(tmp_path, name, 3, 14, store="a.db")
