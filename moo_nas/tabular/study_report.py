@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Mapping
 
 import numpy as np
 
+from ..report import made_with
 from .. import statistics as S
 from ..comparator import Comparison
 from .transfer import TransferStudy, verdict
@@ -133,7 +134,8 @@ def write_study_report(exp: "Experiment", study: TransferStudy, cmps: Mapping[st
     L = [f"# Cross-device study `{exp.name}`", "",
          f"{exp.description}." if exp.description else "",
          "",
-         f"Command: `moo-nas compare experiments/{exp.name}.toml`. "
+         f"Command: `moo-nas compare {exp.source or f'experiments/{exp.name}.toml'}` ({made_with()}; "
+         "runs already in the store are read, not redone). "
          f"Wall time of this invocation: {wall_seconds:.0f} s "
          f"(searches {search_seconds:.0f} s, the rest analysis and reports); {len(exp.seeds)} "
          f"seeds x {len(exp.strategies)} strategies x {len(names)} devices, "
