@@ -32,6 +32,12 @@ def _cmd(store: Path, report: Path) -> list[str]:
     return [sys.executable, "-m", "moo_nas", *EXAMPLE, "--store", str(store), "--report", str(report)]
 
 
+def _foreground() -> None:
+    """In the child: SIGINT handled as in a terminal's foreground job (a shell's background
+    job starts with it ignored)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _rows(store: Path) -> list[tuple]:
     if not store.exists():
         return []
@@ -57,7 +63,8 @@ def _interrupt(tmp: Path, name: str, after: float, sig: int) -> None:
     store, report = tmp / f"{name}.sqlite", tmp / f"{name}-report"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     p = subprocess.Popen(_cmd(store, report), cwd=tmp, env=env, stdout=subprocess.DEVNULL,
-                         stderr=subprocess.PIPE, text=True, start_new_session=True)
+                         stderr=subprocess.PIPE, text=True, start_new_session=True,
+                         preexec_fn=_foreground)
     time.sleep(after)
     os.killpg(p.pid, sig)
     _, err = p.communicate()
@@ -92,7 +99,8 @@ def _ctrl_c_compare(tmp: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     p = subprocess.Popen([sys.executable, "-m", "moo_nas", "compare", str(ROOT / "experiments" / "quickstart.toml"),
                           "--store", str(store), "--report", str(report), "--quiet"], cwd=tmp, env=env,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                         preexec_fn=_foreground)
     time.sleep(20)
     con = sqlite3.connect(store)
     started = con.execute("SELECT COUNT(*) FROM runs").fetchone()[0]

@@ -203,7 +203,10 @@ def test_ctrl_c_on_compare_stops_queued_runs(tmp_path):
     """))
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     p = subprocess.Popen([sys.executable, "-m", "moo_nas", "compare", str(exp), "--quiet"], cwd=tmp_path,
-                         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+                         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                         # a terminal's foreground job: SIGINT not ignored (a shell's background
+                         # job, such as a CI runner started with &, would ignore it)
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     store = tmp_path / "c.sqlite"
     deadline = time.time() + 180
     n = 0
