@@ -250,18 +250,17 @@ class SearchRun:
         self.owner = new_owner()
         self.store.claim_run(self.run_id, self.owner, CLAIM_GRACE_S)
         self.heartbeat = _Heartbeat(self.store, self.run_id, self.owner)
-        events = self.store.events(self.run_id)
-        self.results = {e.seq: e for e in self.store.evaluations(self.run_id)}
-        self.replayed = len(self.results)
-        self.writer = _Writer(self.store, self.run_id, len(events),
-                              buffered=bool(self.evaluator.recomputable))
-        self.t_start = time.perf_counter()
-        if self.results and not events:
-            self._release("interrupted")
-            raise UserError(f"run {self.run_id} of store {self.store.path} was recorded by an older "
-                            "moo_nas without an event log; it can be reported but not resumed — "
-                            "use a new store or experiment name.")
-        try:
+        try:  # from here on an interruption (Ctrl-C included) releases the claim
+            events = self.store.events(self.run_id)
+            self.results = {e.seq: e for e in self.store.evaluations(self.run_id)}
+            self.replayed = len(self.results)
+            self.writer = _Writer(self.store, self.run_id, len(events),
+                                  buffered=bool(self.evaluator.recomputable))
+            self.t_start = time.perf_counter()
+            if self.results and not events:
+                raise UserError(f"run {self.run_id} of store {self.store.path} was recorded by an older "
+                                "moo_nas without an event log; it can be reported but not resumed — "
+                                "use a new store or experiment name.")
             self.replay(events)
         except BaseException:
             self._release("interrupted")
