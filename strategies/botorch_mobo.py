@@ -38,6 +38,8 @@ oversubscribe the cores.  :meth:`stats` reports fit and acquisition seconds sepa
 
 from __future__ import annotations
 
+from abc import abstractmethod
+
 import time
 import warnings
 from contextlib import contextmanager
@@ -333,9 +335,10 @@ class _BoTorchMOBO(Strategy):
         return SobolQMCNormalSampler(self.torch.Size([self.samples]),
                                      seed=int(self.rng.integers(2**31)))
 
+    @abstractmethod
     def _acquisition(self, model: Any, x_base: Any, constraints: list[Callable[[Any], Any]],
-                     x_pending: Any) -> Any:  # pragma: no cover - overridden
-        raise NotImplementedError
+                     x_pending: Any) -> Any:
+        """The BoTorch acquisition function of this strategy over the fitted ``model``."""
 
 
 class QNEHVI(_BoTorchMOBO):

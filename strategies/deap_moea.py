@@ -31,6 +31,8 @@ strategies from one thread).
 
 from __future__ import annotations
 
+from abc import abstractmethod
+
 import random
 from contextlib import contextmanager
 from math import comb
@@ -97,9 +99,9 @@ class _DeapMOEA(Strategy):
         self.generations = 0
 
     # ------------------------------------------------------------------ to implement
+    @abstractmethod
     def select(self, inds: list[_Individual], k: int) -> list[_Individual]:
         """DEAP's environmental selection of ``k`` of ``inds`` (minimisation fitness)."""
-        raise NotImplementedError
 
     # ------------------------------------------------------------------ ask / tell
     def batch_size(self) -> int:
