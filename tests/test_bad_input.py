@@ -146,6 +146,10 @@ CASES = {
     "option-not-key-value": C(_search("--option", "batch"), "must look like key=value"),
     "compare-jobs-zero": C(_compare(GOOD_TOML, "--jobs", "0"), "--jobs"),
     "compare-jobs-negative": C(_compare(GOOD_TOML, "--jobs", "-2"), "--jobs"),
+    "workers-zero-toml": C(_compare("workers = 0\n" + GOOD_TOML), "workers"),
+    "compare-workers-zero": C(_compare(GOOD_TOML, "--workers", "0"), "--workers"),
+    "targets-above-one": C(_compare("targets = [1.5]\n" + GOOD_TOML), "targets"),
+    "targets-not-a-list": C(_compare("targets = 0.9\n" + GOOD_TOML), "targets"),
     "budget-evaluations-negative": C(_search("--evaluations", "-3"), "--evaluations"),
     "budget-seconds-zero": C(_search("--seconds", "0"), "budget seconds"),
     # ---- training recipe
