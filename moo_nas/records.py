@@ -8,7 +8,8 @@ reused) when it stores it; the store returns the same record.  Build it by keywo
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+import copy
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from .objectives import Value
@@ -73,5 +74,14 @@ class Evaluation:
 
     def placed(self, **where: Any) -> "Evaluation":
         """A copy placed in a run: ``run_id``, ``seq``, ``cache_key``, ``strategy_s``,
-        ``cost_s``, ``cached`` …"""
-        return replace(self, **where)
+        ``cost_s``, ``cached`` … (a shallow copy with those fields replaced; unknown names are
+        refused like :func:`dataclasses.replace` would)"""
+        unknown = where.keys() - _FIELDS
+        if unknown:
+            raise TypeError(f"Evaluation has no field(s) {sorted(unknown)}")
+        new = copy.copy(self)
+        new.__dict__.update(where)
+        return new
+
+
+_FIELDS = frozenset(f.name for f in fields(Evaluation))

@@ -40,6 +40,13 @@ if TYPE_CHECKING:  # pragma: no cover
 
 OptionValue = Union[int, float, str]
 
+#: one encoder with sorted keys, shared (``json.dumps(..., sort_keys=True)`` builds one per call)
+_SORTED_JSON = json.JSONEncoder(sort_keys=True)
+#: genotype keys by (space, values, value types): types too, since ``1 == 1.0 == True`` hash
+#: alike but encode differently
+_KEYS: dict[tuple, str] = {}
+_KEYS_MAX = 1 << 18
+
 
 class Variable:
     """A named discrete decision variable with an ordered tuple of options."""
@@ -144,12 +151,22 @@ class Genotype:
         return dict(self.values)
 
     def to_json(self) -> str:
-        return json.dumps({"space": self.space, "values": self.to_dict()}, sort_keys=True)
+        return _SORTED_JSON.encode({"space": self.space, "values": self.to_dict()})
 
     @cached_property
     def key(self) -> str:
-        """Stable hash (hex SHA-1 of the canonical JSON), equal across processes and runs."""
-        return hashlib.sha1(self.to_json().encode()).hexdigest()
+        """Stable hash (hex SHA-1 of the canonical JSON), equal across processes and runs.
+
+        Computed once per distinct assignment in a process (:data:`_KEYS`): table-backed runs
+        build the same genotypes many times."""
+        memo = (self.space, self.values, tuple(type(v) for _, v in self.values))
+        key = _KEYS.get(memo)
+        if key is None:
+            key = hashlib.sha1(self.to_json().encode()).hexdigest()
+            if len(_KEYS) >= _KEYS_MAX:
+                _KEYS.clear()
+            _KEYS[memo] = key
+        return key
 
     def __str__(self) -> str:
         return " ".join(f"{k}={v}" for k, v in self.values)
@@ -385,12 +402,16 @@ class SearchSpace(ABC):
         return self._genotype(idx)
 
     def _genotype(self, idx: Sequence[int]) -> Genotype:
-        return Genotype(self.name, tuple((v.name, v.options[int(i)]) for v, i in zip(self._vars, idx)))
+        return Genotype(self.name, tuple([(v.name, v.options[i]) for v, i in zip(self._vars, idx)]))
 
     def sample(self, rng: np.random.Generator) -> Genotype:
         """Uniformly random genotype."""
-        # one vectorised draw: the same stream as one ``rng.integers(len(v))`` per variable
-        return self._from_indices(rng.integers(self._sizes).tolist())
+        # one vectorised draw: the same stream as one ``rng.integers(len(v))`` per variable;
+        # in range by construction, so only the canonical form is applied
+        idx = rng.integers(self._sizes).tolist()
+        if self._conds:
+            idx = self.canonical_encoding(np.asarray(idx)).tolist()
+        return self._genotype(idx)
 
     def mutate(
         self, genotype: Genotype, rng: np.random.Generator, rate: float | None = None

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 from functools import lru_cache
 import os
 import socket
@@ -180,9 +181,20 @@ def new_owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{os.urandom(4).hex()}"
 
 
-@lru_cache(maxsize=65536)
+_SORTED_JSON = json.JSONEncoder(sort_keys=True)
+
+
+@lru_cache(maxsize=4096)
+def _value_prefix(origin: str, source: str) -> str:
+    return _SORTED_JSON.encode({"origin": origin, "source": source})[:-1] + ', "value": '
+
+
 def _value_json(v: Value) -> str:
-    return json.dumps(v.to_json(), sort_keys=True)
+    """``v.to_json()`` encoded as ``json.dumps(..., sort_keys=True)`` would, with the constant
+    provenance part encoded once per (origin, source)."""
+    if type(v.value) is float and math.isfinite(v.value):
+        return _value_prefix(v.origin, v.source) + float.__repr__(v.value) + "}"
+    return _SORTED_JSON.encode(v.to_json())
 
 
 def _values_to_json(values: dict[str, Value]) -> str:
@@ -198,7 +210,7 @@ def _key_json(key: str) -> str:
 
 @lru_cache(maxsize=65536)
 def _genotype_json(key: str, items: tuple[tuple[str, Any], ...]) -> str:
-    return json.dumps(dict(items), sort_keys=True)
+    return _SORTED_JSON.encode(dict(items))
 
 
 def _values_from_json(text: str) -> dict[str, Value]:
@@ -383,7 +395,7 @@ class Store:
                     "INSERT OR IGNORE INTO events (run_id, idx, kind, asked, clock, seqs_json, genotypes_json)"
                     " VALUES (?,?,?,?,?,?,?)",
                     [(rid, idx, e.kind, e.asked, e.clock, json.dumps(list(e.seqs)),
-                      json.dumps(list(e.genotypes), sort_keys=True)) for rid, idx, e in events])
+                      _SORTED_JSON.encode(list(e.genotypes))) for rid, idx, e in events])
             if measurements:
                 self.conn.executemany("INSERT OR IGNORE INTO measurements VALUES (?,?,?)",
                                       [(k, _values_to_json(v), now) for k, v in measurements])
