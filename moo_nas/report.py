@@ -223,15 +223,19 @@ def markdown(cmp: Comparison, title: str, extra: Sequence[str] = (), stats: Sequ
     lines.append("")
     lines.append(_hv_sentence(cmp))
     lines.append("")
-    lines.append("| strategy | runs | HV / ref (mean ± std) | raw HV (mean ± std) | IGD+ (mean ± std) | evaluations / run | feasible / run | search cost / run [h] |")
-    lines.append("|---|---|---|---|---|---|---|---|")
+    lines.append("| strategy | runs | HV / ref (mean ± std) | raw HV (mean ± std) | IGD+ (mean ± std) | evaluations / run | feasible / run | search cost / run [h] | of which strategy time / run [s] |")
+    lines.append("|---|---|---|---|---|---|---|---|---|")
     for name in cmp.strategies():
         rs = cmp.by_strategy(name)
         lines.append(
             f"| {name} | {len(rs)} | {_mean_std([r.hv_fraction for r in rs])} | "
             f"{_mean_std([r.hypervolume for r in rs])} | "
             f"{_mean_std([r.igd_plus for r in rs])} | {np.mean([len(r.evaluations) for r in rs]):.1f} | "
-            f"{np.mean([r.n_feasible for r in rs]):.1f} | {np.mean([r.cost_hours for r in rs]):.4f} |")
+            f"{np.mean([r.n_feasible for r in rs]):.1f} | {np.mean([r.cost_hours for r in rs]):.4f} | "
+            f"{np.mean([sum(e.strategy_s for e in r.evaluations) for r in rs]):.1f} |")
+    lines.append("")
+    lines.append("Strategy time: wall seconds of the strategy's ask and tell on this host (model fits, "
+                 "acquisition optimisation), charged in the search cost with the evaluations.")
     lines += list(stats)
     lines.append("")
     lines.append("## Runs")
