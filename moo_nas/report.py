@@ -26,6 +26,7 @@ import numpy as np
 
 from . import statistics as S
 from .comparator import Comparison, RunSummary
+from .plots import save_figure
 
 import matplotlib
 
@@ -97,15 +98,29 @@ def _colors(names: Sequence[str]) -> dict[str, Any]:
     return {n: cmap(i % 10) for i, n in enumerate(names)}
 
 
+def _panels(n: int) -> tuple[Any, Any]:
+    """A figure of ``n`` panels side by side (4.2 x 3.8 inches each) and its row of axes."""
+    fig, axes = plt.subplots(1, n, figsize=(4.2 * n, 3.8), squeeze=False)
+    return fig, axes[0]
+
+
+def _save_panels(fig: Any, axes: Any, title: str, path: Path) -> None:
+    """Finish a figure of :func:`_panels`: the strategies' legend in the first panel, the
+    title, then write it to ``path``."""
+    axes[0].legend(fontsize=8)
+    fig.suptitle(title)
+    save_figure(fig, path)
+
+
 def plot_fronts(cmp: Comparison, path: Path) -> None:
     objs = cmp.objectives
     if len(objs) < 2:
         return
     first = objs[0]
     others = objs[1:]
-    fig, axes = plt.subplots(1, len(others), figsize=(4.2 * len(others), 3.8), squeeze=False)
+    fig, axes = _panels(len(others))
     colors = _colors(cmp.strategies())
-    for ax, o in zip(axes[0], others):
+    for ax, o in zip(axes, others):
         for name in cmp.strategies():
             pts = [(e.value(o.name), e.value(first.name)) for r in cmp.by_strategy(name)
                    for e in r.front_evals]
@@ -118,11 +133,7 @@ def plot_fronts(cmp: Comparison, path: Path) -> None:
         if xs and min(xs) > 0 and max(xs) / min(xs) > 30:
             ax.set_xscale("log")
         ax.grid(alpha=0.3)
-    axes[0][0].legend(fontsize=8)
-    fig.suptitle("Final Pareto fronts of every run (projections)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save_panels(fig, axes, "Final Pareto fronts of every run (projections)", path)
 
 
 HARDWARE_METRICS = ("latency_ms", "latency_ort_ms", "gpu_latency_ms", "gpu_energy_mj", "rapl_energy_mj",
@@ -141,9 +152,9 @@ def plot_hardware_fronts(cmp: Comparison, path: Path) -> bool:
                if any(m in e.values for r in cmp.runs for e in r.evaluations)]
     if len(present) < 2:
         return False
-    fig, axes = plt.subplots(1, len(present), figsize=(4.2 * len(present), 3.8), squeeze=False)
+    fig, axes = _panels(len(present))
     colors = _colors(cmp.strategies())
-    for ax, m in zip(axes[0], present):
+    for ax, m in zip(axes, present):
         origin = ""
         for name in cmp.strategies():
             pts = []
@@ -162,11 +173,8 @@ def plot_hardware_fronts(cmp: Comparison, path: Path) -> bool:
         ax.set_xlabel(f"{m} ({origin})")
         ax.set_ylabel(acc)
         ax.grid(alpha=0.3)
-    axes[0][0].legend(fontsize=8)
-    fig.suptitle("Accuracy vs latency / energy fronts, per hardware backend (all evaluations of each strategy)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save_panels(fig, axes, "Accuracy vs latency / energy fronts, per hardware backend "
+                 "(all evaluations of each strategy)", path)
     return True
 
 
@@ -203,9 +211,7 @@ def plot_hv_vs_cost(cmp: Comparison, path: Path) -> None:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     ax.set_title("Hypervolume vs search cost (mean, min–max over seeds)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def markdown(cmp: Comparison, title: str, extra: Sequence[str] = (), stats: Sequence[str] = (),

@@ -324,11 +324,9 @@ def plot_bands(bands: Mapping[str, Band], path: str | Path, reference_hv: float 
                log_x: bool = True, title: str | None = None) -> Path:
     """Plot mean HV-vs-cost per strategy with its confidence band (and the reference HV with
     its 95 / 99 % levels when given) to ``path`` (format from the suffix)."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from .plots import pyplot, save_figure
 
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig, ax = pyplot().subplots(figsize=(7, 4.5))
     for name, b in bands.items():
         line, = ax.step(b.grid, b.mean, where="post", label=f"{name} (n={b.n})")
         ax.fill_between(b.grid, b.lo, b.hi, step="post", alpha=0.2, color=line.get_color())
@@ -342,9 +340,4 @@ def plot_bands(bands: Mapping[str, Band], path: str | Path, reference_hv: float 
     level = next(iter(bands.values())).level if bands else 0.95
     ax.set_title(title or f"mean hypervolume vs cost, {100 * level:g} % bootstrap band")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=120)

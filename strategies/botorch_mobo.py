@@ -335,10 +335,21 @@ class _BoTorchMOBO(Strategy):
         return SobolQMCNormalSampler(self.torch.Size([self.samples]),
                                      seed=int(self.rng.integers(2**31)))
 
-    @abstractmethod
     def _acquisition(self, model: Any, x_base: Any, constraints: list[Callable[[Any], Any]],
                      x_pending: Any) -> Any:
-        """The BoTorch acquisition function of this strategy over the fitted ``model``."""
+        """The BoTorch acquisition function of this strategy over the fitted ``model``: the
+        class and own settings of :meth:`_acquisition_kind`, with the settings every strategy
+        here shares (fresh QMC samples, the identity objective, the constraints, the pending
+        points, a baseline already pruned by :meth:`_prune`)."""
+        cls, own = self._acquisition_kind()  # before _sampler: the order of the rng draws
+        return cls(model=model, X_baseline=x_base, sampler=self._sampler(),
+                   objective=self._objective(), constraints=constraints or None,
+                   X_pending=x_pending, prune_baseline=False, cache_root=None, **own)
+
+    @abstractmethod
+    def _acquisition_kind(self) -> tuple[Any, dict[str, Any]]:
+        """The BoTorch acquisition class of this strategy and its own keyword arguments (called
+        once per proposal)."""
 
 
 class QNEHVI(_BoTorchMOBO):
@@ -348,16 +359,12 @@ class QNEHVI(_BoTorchMOBO):
     asynchronous = True  # conditions the acquisition on pending points (X_pending)
     description = "BoTorch qLogNEHVI: GP per objective/bound, hypervolume improvement, pending-aware"
 
-    def _acquisition(self, model: Any, x_base: Any, constraints: list[Callable[[Any], Any]],
-                     x_pending: Any) -> Any:
+    def _acquisition_kind(self) -> tuple[Any, dict[str, Any]]:
         from botorch.acquisition.multi_objective.logei import (
             qLogNoisyExpectedHypervolumeImprovement)
 
         ref = [-REFERENCE] * self.problem.n_obj  # the models' outputs are -z (BoTorch maximises)
-        return qLogNoisyExpectedHypervolumeImprovement(
-            model=model, ref_point=ref, X_baseline=x_base, sampler=self._sampler(),
-            objective=self._objective(), constraints=constraints or None, X_pending=x_pending,
-            prune_baseline=False, cache_root=None)
+        return qLogNoisyExpectedHypervolumeImprovement, {"ref_point": ref}
 
 
 class QNParEGO(_BoTorchMOBO):
@@ -367,13 +374,8 @@ class QNParEGO(_BoTorchMOBO):
     asynchronous = True  # conditions the acquisition on pending points (X_pending)
     description = "BoTorch qLogNParEGO: random Chebyshev weights, noisy log-EI, pending-aware"
 
-    def _acquisition(self, model: Any, x_base: Any, constraints: list[Callable[[Any], Any]],
-                     x_pending: Any) -> Any:
+    def _acquisition_kind(self) -> tuple[Any, dict[str, Any]]:
         from botorch.acquisition.multi_objective.parego import qLogNParEGO
 
         w = self.rng.dirichlet(np.ones(self.problem.n_obj))
-        return qLogNParEGO(
-            model=model, X_baseline=x_base, sampler=self._sampler(),
-            scalarization_weights=self.torch.as_tensor(w, dtype=self.torch.float64),
-            objective=self._objective(), constraints=constraints or None, X_pending=x_pending,
-            prune_baseline=False, cache_root=None)
+        return qLogNParEGO, {"scalarization_weights": self.torch.as_tensor(w, dtype=self.torch.float64)}

@@ -249,12 +249,9 @@ def markdown(summaries: Sequence[Summary], data: LabelledSet) -> str:
 
 def plot(summaries: Sequence[Summary], path: str | Path, title: str = "") -> Path:
     """PNG of Spearman and Kendall vs training-set size (log x), one line per predictor."""
-    import matplotlib
+    from moo_nas.plots import pyplot, save_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    fig, axes = pyplot().subplots(1, 2, figsize=(10, 4))
     for p in sorted({s.predictor for s in summaries}):
         ss = sorted((s for s in summaries if s.predictor == p), key=lambda s: s.n_train)
         n = [s.n_train for s in ss]
@@ -270,12 +267,7 @@ def plot(summaries: Sequence[Summary], path: str | Path, title: str = "") -> Pat
     axes[0].legend(fontsize=8)
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def write_json(scores: Sequence[Score], path: str | Path) -> Path:

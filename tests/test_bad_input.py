@@ -23,7 +23,8 @@ import pytest
 
 from moo_nas.cli import main
 
-ROOT = Path(__file__).resolve().parents[1]
+from digits_search import child_env
+from experiment_toml import experiment_toml
 
 # the victim run: the same settings as every search / compare case below, so a case that is
 # wrongly accepted resumes this finished run instead of training
@@ -31,27 +32,10 @@ VICTIM = ["--name", "victim", "--strategy", "random", "--seed", "0", "--recipe",
           "--recipe", "batch_size=64"]
 VICTIM_OBJECTIVES = ["--objective", "val_accuracy", "--objective", "model_bytes"]
 
-GOOD_TOML = """
-name = "victim"
-seeds = [0]
-store = "STORE"
-report = "rep"
-[task]
-name = "digits"
-[space]
-name = "digits-cnn"
-[recipe]
-epochs = 1
-batch_size = 64
-[budget]
-evaluations = 2
-[[objectives]]
-name = "val_accuracy"
-[[objectives]]
-name = "model_bytes"
-[[strategies]]
-name = "random"
-"""
+GOOD_TOML = experiment_toml(
+    name="victim", seeds=[0], store="STORE", report="rep", task={"name": "digits"},
+    space={"name": "digits-cnn"}, recipe={"epochs": 1, "batch_size": 64}, budget={"evaluations": 2},
+    objectives=["val_accuracy", "model_bytes"], strategies=["random"])
 
 
 def _search(*extra: str) -> list[str]:
@@ -379,7 +363,7 @@ def test_entry_point_prints_one_line_and_exits_2(argv, expect, tmp_path):
     before = _sha(bad)
     out = subprocess.run([sys.executable, "-m", "moo_nas",
                           *[a.replace("STORE", str(bad)) for a in argv]], cwd=tmp_path,
-                         env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True,
+                         env=child_env(), capture_output=True,
                          text=True, timeout=120)
     assert out.returncode == 2, out.stderr
     assert expect in _one_line(out.stderr)

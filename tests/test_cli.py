@@ -10,34 +10,10 @@ import pytest
 import moo_nas.evaluator as evaluator_module
 from moo_nas.cli import main
 
+from digits_search import child_env
+from experiment_toml import experiment_toml
+
 ROOT = Path(__file__).resolve().parents[1]
-
-TINY = """
-name = "tiny"
-seeds = [0, 1]
-store = "{store}"
-report = "{report}"
-[task]
-name = "digits"
-[space]
-name = "digits-cnn"
-[recipe]
-epochs = 1
-[budget]
-evaluations = 4
-[[objectives]]
-name = "val_accuracy"
-[[objectives]]
-name = "model_bytes"
-[[objectives]]
-name = "latency_ms"
-[[strategies]]
-name = "random"
-[[strategies]]
-name = "nsga2"
-pop_size = 2
-"""
-
 
 def _evaluation_rows(path):
     con = sqlite3.connect(path)
@@ -49,7 +25,11 @@ def _evaluation_rows(path):
 
 def test_compare_end_to_end_and_show(tmp_path, capsys, monkeypatch):
     exp = tmp_path / "tiny.toml"
-    exp.write_text(TINY.format(store=tmp_path / "s.sqlite", report=tmp_path / "rep"))
+    exp.write_text(experiment_toml(
+        name="tiny", seeds=[0, 1], store=tmp_path / "s.sqlite", report=tmp_path / "rep",
+        task={"name": "digits"}, space={"name": "digits-cnn"}, recipe={"epochs": 1},
+        budget={"evaluations": 4}, objectives=["val_accuracy", "model_bytes", "latency_ms"],
+        strategies=["random", {"name": "nsga2", "pop_size": 2}]))
     assert main(["compare", str(exp), "--quiet"]) == 0
     text = (tmp_path / "rep" / "README.md").read_text()
     assert "| random | 2 |" in text and "| nsga2 | 2 |" in text
@@ -166,7 +146,7 @@ def test_listings_name_every_registered_plugin(capsys):
 
 def test_a_fresh_process_lists_every_builtin_space():
     out = subprocess.run([sys.executable, "-m", "moo_nas", "spaces"], capture_output=True, text=True,
-                         cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+                         cwd=ROOT, env=child_env())
     assert out.returncode == 0
     listed = {line.split()[0] for line in out.stdout.splitlines() if line.strip()}
     assert {"digits-cnn", "dscnn", "resnet8", "nb201"} <= listed

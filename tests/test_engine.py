@@ -2,34 +2,23 @@ import json
 import os
 import signal
 import subprocess
-import sys
-import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from moo_nas.engine import Budget, run_search
 from moo_nas.errors import UserError
-from moo_nas.evaluator import TrainingEvaluator, EvaluatorSpec, needed_providers
 from moo_nas.objectives import make_objective
 from moo_nas.store import Store
-from moo_nas.training import Recipe
-from moo_nas.strategy import Problem
 
-ROOT = Path(__file__).resolve().parents[1]
+from digits_search import child_env, digits_problem, search_command, watch_store
+
 OBJS = (make_objective("val_accuracy"), make_objective("model_bytes"), make_objective("peak_act_bytes"))
-
-
-def _setup(epochs=1, objs=OBJS):
-    spec = EvaluatorSpec("digits-cnn", {}, "digits", {}, Recipe(epochs=epochs), objs, needed_providers(objs, []))
-    e = TrainingEvaluator(spec)
-    return Problem(e.space, objs, e.task, spec.recipe), e
 
 
 @pytest.mark.parametrize("strategy,options", [("random", {}), ("nsga2", {"pop_size": 4})])
 def test_same_seed_same_proposals_and_resume_equality(tmp_path, strategy, options):
-    pb, e = _setup()
+    pb, e = digits_problem(OBJS)
     with Store(tmp_path / "a.sqlite") as s:
         full = run_search(s, pb, e, strategy, options, 7, Budget(evaluations=10))
     with Store(tmp_path / "b.sqlite") as s:
@@ -45,7 +34,7 @@ def test_same_seed_same_proposals_and_resume_equality(tmp_path, strategy, option
 
 
 def test_cache_across_runs_charges_original_cost(tmp_path):
-    pb, e = _setup()
+    pb, e = digits_problem(OBJS)
     with Store(tmp_path / "s.sqlite") as s:
         a = run_search(s, pb, e, "random", {}, 3, Budget(evaluations=4), experiment="x")
         b = run_search(s, pb, e, "random", {}, 3, Budget(evaluations=4), experiment="y")
@@ -57,7 +46,7 @@ def test_cache_across_runs_charges_original_cost(tmp_path):
 
 def test_nsga2_respects_constraints_and_never_repeats(tmp_path):
     objs = (make_objective("val_accuracy"), make_objective("model_bytes", 8000))
-    pb, e = _setup(objs=objs)
+    pb, e = digits_problem(objs)
     with Store(tmp_path / "s.sqlite") as s:
         r = run_search(s, pb, e, "nsga2", {"pop_size": 6}, 0, Budget(evaluations=24))
     keys = [x.genotype_key for x in r.evaluations]
@@ -73,7 +62,7 @@ def test_nsga2_respects_constraints_and_never_repeats(tmp_path):
 
 
 def test_strategy_changed_between_runs_is_a_clear_error(tmp_path):
-    pb, e = _setup()
+    pb, e = digits_problem(OBJS)
     with Store(tmp_path / "s.sqlite") as s:
         r = run_search(s, pb, e, "random", {}, 0, Budget(evaluations=3))
         # rewrite the history: the first ask proposed another genotype than this strategy does
@@ -86,22 +75,10 @@ def test_strategy_changed_between_runs_is_a_clear_error(tmp_path):
 
 def test_kill_9_then_same_command_resumes_without_losing_work(tmp_path):
     store = tmp_path / "k.sqlite"
-    cmd = [sys.executable, "-m", "moo_nas", "search", "--strategy", "random", "--evaluations", "12",
-           "--recipe", "epochs=2", "--objective", "val_accuracy", "--objective", "model_bytes",
-           "--store", str(store), "--report", str(tmp_path / "rep"), "--quiet", "--seed", "5"]
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    cmd = search_command(store, tmp_path / "rep", 12, 2, "--seed", "5")
+    env = child_env()
     p = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    n = 0
-    deadline = time.time() + 120
-    while time.time() < deadline and n < 3:
-        time.sleep(0.2)
-        if store.exists():
-            try:
-                with Store(store) as s:
-                    runs = s.runs()
-                    n = len(s.evaluations(runs[0].id)) if runs else 0
-            except Exception:
-                n = 0
+    n = watch_store(store, lambda s: len(s.evaluations(s.runs()[0].id)) if s.runs() else 0, 3, 120)
     os.kill(p.pid, signal.SIGKILL)
     p.wait()
     assert 3 <= n < 12, "the search should have been killed mid-run"

@@ -48,6 +48,12 @@ def parse_ref(text: str) -> SeedRef:
     return SeedRef(source, name)
 
 
+def _failed(what: str, exc: Exception) -> UserError:
+    """The sentence for the user's code raising ``exc`` while ``what`` (e.g. "importing seed
+    model file x.py") ran: the exception's type and message, no traceback."""
+    return UserError(f"{what} failed: {type(exc).__name__}: {exc}.")
+
+
 def _import_file(path: Path):
     """Import one file as a private module (its name derived from the resolved path)."""
     key = "moo_nas_seed_" + hashlib.sha1(str(path).encode()).hexdigest()[:12]
@@ -62,8 +68,7 @@ def _import_file(path: Path):
         spec.loader.exec_module(module)
     except Exception as exc:
         del sys.modules[key]
-        raise UserError(f"importing seed model file {path} failed: "
-                        f"{type(exc).__name__}: {exc}.") from None
+        raise _failed(f"importing seed model file {path}", exc) from None
     return module
 
 
@@ -80,8 +85,7 @@ def _import(ref: SeedRef):
         raise UserError(f"seed model module {ref.source!r} cannot be imported ({exc}); give an "
                         "importable module name or a path to a .py file.") from None
     except Exception as exc:
-        raise UserError(f"importing seed model module {ref.source!r} failed: "
-                        f"{type(exc).__name__}: {exc}.") from None
+        raise _failed(f"importing seed model module {ref.source!r}", exc) from None
 
 
 def load_seed(text: str) -> nn.Module:
@@ -105,8 +109,7 @@ def load_seed(text: str) -> nn.Module:
             raise UserError(f"seed model {ref} must be callable with no arguments ({exc}); "
                             "wrap it in a factory function that sets them.") from None
         except Exception as exc:
-            raise UserError(f"building seed model {ref} failed: {type(exc).__name__}: "
-                            f"{exc}.") from None
+            raise _failed(f"building seed model {ref}", exc) from None
     else:
         raise UserError(f"seed model {ref} is neither an nn.Module class nor a factory.")
     if not isinstance(net, nn.Module):

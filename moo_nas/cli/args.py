@@ -1,5 +1,6 @@
-"""Argument parsing shared by the command modules: the parser class every command uses, and
-parsers for ``key=value`` options and comma-separated integers."""
+"""Argument parsing shared by the command modules: the parser class every command uses, the
+``key=value`` flags of the commands that build networks, and parsers for ``key=value`` options
+and comma-separated integers."""
 
 from __future__ import annotations
 
@@ -33,6 +34,18 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message}; see `{self.prog} --help`.\n")
+
+
+def add_build_options(p: argparse.ArgumentParser, recipe_help: str = "") -> None:
+    """Add the repeatable ``KEY=VALUE`` flags of the commands that build and train networks
+    (``search``, ``tabulate``): ``--space-option``, ``--task-option`` and ``--recipe``, read with
+    :func:`key_values`; ``recipe_help`` ends the latter's help (e.g. the recipe's defaults)."""
+    p.add_argument("--space-option", action="append", metavar="KEY=VALUE",
+                   help="space option (repeatable), e.g. formats=fp32,int8")
+    p.add_argument("--task-option", action="append", metavar="KEY=VALUE",
+                   help="task option (repeatable), e.g. path=/data/fmnist")
+    p.add_argument("--recipe", action="append", metavar="KEY=VALUE",
+                   help="training recipe setting (repeatable), e.g. epochs=4" + recipe_help)
 
 
 def key_values(items: list[str] | None, what: str) -> dict[str, Any]:

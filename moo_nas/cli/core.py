@@ -8,7 +8,7 @@ from typing import Any
 
 from ..errors import UserError
 from ..paths import check_name, check_output_dir, check_output_file, check_store_path
-from .args import key_values as _kv, positive_int
+from .args import add_build_options, key_values as _kv, positive_int
 
 
 def cmd_search(args: argparse.Namespace) -> int:
@@ -178,12 +178,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "(repeatable; default: val_accuracy, model_bytes, peak_act_bytes, latency_ms)")
     p.add_argument("--option", action="append", metavar="KEY=VALUE",
                    help="strategy option (repeatable), e.g. pop_size=8 or targets=0.5,0.25")
-    p.add_argument("--space-option", action="append", metavar="KEY=VALUE",
-                   help="space option (repeatable), e.g. formats=fp32,int8")
-    p.add_argument("--task-option", action="append", metavar="KEY=VALUE",
-                   help="task option (repeatable), e.g. path=/data/fmnist")
-    p.add_argument("--recipe", action="append", metavar="KEY=VALUE",
-                   help=f"training recipe setting (repeatable), e.g. epochs=4; defaults: {recipe_defaults}")
+    add_build_options(p, f"; defaults: {recipe_defaults}")
     p.add_argument("--store", default="runs/search.sqlite", help="results store (SQLite file)")
     p.add_argument("--name", default="search",
                    help="experiment name the run is filed under (letters, digits, -_.)")

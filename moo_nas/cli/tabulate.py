@@ -12,7 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .args import int_list, key_values as _kv
+from .args import add_build_options, int_list, key_values as _kv
 
 
 
@@ -102,12 +102,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "write a table file for [evaluator] kind = \"table\".")
     p.add_argument("--space", default="digits-cnn", help="search space (see `moo-nas spaces`)")
     p.add_argument("--task", default="digits", help="task, i.e. dataset (see `moo-nas tasks`)")
-    p.add_argument("--space-option", action="append", metavar="KEY=VALUE",
-                   help="space option (repeatable), e.g. formats=fp32,int8")
-    p.add_argument("--task-option", action="append", metavar="KEY=VALUE",
-                   help="task option (repeatable), e.g. path=/data/fmnist")
-    p.add_argument("--recipe", action="append", metavar="KEY=VALUE",
-                   help="training recipe setting (repeatable), e.g. epochs=4")
+    add_build_options(p)
     p.add_argument("--metric", action="append",
                    help="metric whose provider must run (repeatable; default val_accuracy, params, "
                         "model_bytes, macs, peak_act_bytes); e.g. latency_ms adds host latency")

@@ -18,7 +18,6 @@ module never needs a GPU.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from typing import Sequence
 
 import torch
@@ -26,7 +25,7 @@ import torch
 from ..errors import UserError
 from ..objectives import Candidate, MetricDef, MetricProvider, Value, register_provider
 from .availability import register_unavailable
-from .host import TimingProtocol
+from .host import EnergyMeasurement, TimingProtocol
 from .onnx_runtime import summarise
 
 LATENCY = MetricDef("gpu_latency_ms", "ms", "min", "model",
@@ -100,16 +99,6 @@ def time_cuda(module: torch.nn.Module, input_shape: Sequence[int],
     return times
 
 
-@dataclass(frozen=True)
-class EnergyMeasurement:
-    """NVML energy over a timed loop: per inference, mean power, loop length."""
-
-    joules_per_inference: float
-    mean_power_w: float
-    inferences: int
-    seconds: float
-
-
 def measure_energy(module: torch.nn.Module, input_shape: Sequence[int],
                    protocol: TimingProtocol, min_seconds: float = 2.0) -> EnergyMeasurement:
     """Energy per inference from the NVML counter over >= ``protocol.repeats`` inferences and
@@ -140,7 +129,7 @@ def measure_energy(module: torch.nn.Module, input_shape: Sequence[int],
         elapsed = time.perf_counter() - t0
         e1 = pynvml.nvmlDeviceGetTotalEnergyConsumption(handle)
     joules = (e1 - e0) / 1e3
-    return EnergyMeasurement(joules / (n * protocol.batch), joules / elapsed, n * protocol.batch, elapsed)
+    return EnergyMeasurement.of_loop(joules, n * protocol.batch, elapsed)
 
 
 class GpuLatency(MetricProvider):
@@ -197,9 +186,8 @@ class GpuEnergy(MetricProvider):
                            self.min_seconds)
         src = (f"measured: NVML total-energy counter on {self.device} (whole board, idle "
                f"included), {m.inferences} inferences of batch {self.protocol.batch} "
-               f"back-to-back in {m.seconds:.2f} s after {self.protocol.warmup} warm-up, "
-               f"mean power {m.mean_power_w:.1f} W")
-        return {"gpu_energy_mj": Value(m.joules_per_inference * 1e3, "measured", src)}
+               f"back-to-back in {m.seconds:.2f} s after {self.protocol.warmup} warm-up")
+        return {"gpu_energy_mj": m.value(src)}
 
 
 #: the providers registered as ``gpu-cuda`` / ``gpu-nvml``: the real ones where a GPU (and NVML

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable, TypeVar
 
 import numpy as np
 import torch
@@ -48,6 +48,32 @@ class TimingProtocol:
         """The protocol's statistic of the timed repeats (seconds)."""
         q = STATISTICS[self.statistic]
         return float(np.sum(times)) if q is None else float(np.percentile(times, q))
+
+
+_E = TypeVar("_E", bound="EnergyMeasurement")
+
+
+@dataclass(frozen=True)
+class EnergyMeasurement:
+    """Energy read around a timed loop of inferences (the GPU and RAPL meters): per inference,
+    mean power, loop length."""
+
+    joules_per_inference: float
+    mean_power_w: float
+    inferences: int
+    seconds: float
+
+    @classmethod
+    def of_loop(cls: type[_E], joules: float, inferences: int, seconds: float, **extra: Any) -> _E:
+        """From the energy ``joules`` that ``inferences`` took in ``seconds`` (``extra``: the
+        fields a subclass adds)."""
+        return cls(joules / inferences, joules / seconds, inferences, seconds, **extra)
+
+    def value(self, source: str) -> Value:
+        """The measured energy per inference in millijoules; its source is ``source`` (how it
+        was measured) followed by the mean power."""
+        return Value(self.joules_per_inference * 1e3, "measured",
+                     f"{source}, mean power {self.mean_power_w:.1f} W")
 
 
 def time_call(fn: Callable[[], object], warmup: int, repeats: int) -> list[float]:

@@ -21,7 +21,7 @@ from pathlib import Path
 from ..errors import UserError
 from ..objectives import Candidate, MetricDef, MetricProvider, Value, register_provider
 from .availability import register_unavailable
-from .host import TimingProtocol
+from .host import EnergyMeasurement, TimingProtocol
 from .onnx_runtime import cpu_name, export_onnx, float_module, make_session
 
 POWERCAP = Path("/sys/class/powercap")
@@ -74,14 +74,10 @@ def unavailable_reason(root: Path = POWERCAP) -> str | None:
 
 
 @dataclass(frozen=True)
-class RaplMeasurement:
+class RaplMeasurement(EnergyMeasurement):
     """Package energy over a loop: per inference, mean power, loop length, domains read."""
 
-    joules_per_inference: float
-    mean_power_w: float
-    inferences: int
-    seconds: float
-    domains: tuple[str, ...]
+    domains: tuple[str, ...] = ()
 
 
 def measure_session_energy(session, input_shape, protocol: TimingProtocol,
@@ -107,8 +103,8 @@ def measure_session_energy(session, input_shape, protocol: TimingProtocol,
     after = [d.read_uj() for d in domains]
     joules = sum(energy_delta_uj(b, a, d.max_range_uj)
                  for b, a, d in zip(before, after, domains)) / 1e6
-    return RaplMeasurement(joules / (n * protocol.batch), joules / elapsed, n * protocol.batch,
-                           elapsed, tuple(d.name for d in domains))
+    return RaplMeasurement.of_loop(joules, n * protocol.batch, elapsed,
+                                   domains=tuple(d.name for d in domains))
 
 
 class RaplEnergy(MetricProvider):
@@ -142,8 +138,8 @@ class RaplEnergy(MetricProvider):
         src = (f"measured: Intel RAPL package counters {', '.join(m.domains)} on {self.device} "
                f"(whole package, other load included), onnxruntime {self.protocol.threads} "
                f"thread(s), {m.inferences} inferences of batch {self.protocol.batch} in "
-               f"{m.seconds:.2f} s, mean power {m.mean_power_w:.1f} W")
-        return {"cpu_energy_mj": Value(m.joules_per_inference * 1e3, "measured", src)}
+               f"{m.seconds:.2f} s")
+        return {"cpu_energy_mj": m.value(src)}
 
 
 _REASON = unavailable_reason()

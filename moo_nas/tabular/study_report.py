@@ -14,6 +14,7 @@ import numpy as np
 from ..report import made_with
 from .. import statistics as S
 from ..comparator import Comparison
+from ..plots import save_figure
 from .transfer import TransferStudy, verdict
 
 if TYPE_CHECKING:
@@ -59,9 +60,7 @@ def plot_fronts(study: TransferStudy, cmps: Mapping[str, Comparison], path: Path
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=7, loc="lower right")
     fig.suptitle("NAS-Bench-201 CIFAR-10: true fronts per device and each strategy's median run")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def plot_transfer(study: TransferStudy, path: Path) -> None:
@@ -84,9 +83,7 @@ def plot_transfer(study: TransferStudy, path: Path) -> None:
         ax.set_ylabel("A: device the set was chosen for")
         ax.set_title(title, fontsize=10)
         fig.colorbar(im, ax=ax, fraction=0.046)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def _strategy_section(cmps: Mapping[str, Comparison]) -> list[str]:

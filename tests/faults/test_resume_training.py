@@ -8,38 +8,26 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
 
 from moo_nas import evaluator as evaluator_module
 from moo_nas.engine import Budget, SearchRun, run_search
-from moo_nas.run_writer import RunWriter
-from moo_nas.evaluator import EvaluatorSpec, TrainingEvaluator, needed_providers
 from moo_nas.objectives import make_objective
 from moo_nas.store import Store
-from moo_nas.strategy import Problem
-from moo_nas.training import Recipe
 
+from digits_search import child_env, digits_problem, search_command, watch_store
+from experiment_toml import experiment_toml
 from forking import in_child
 
-ROOT = Path(__file__).resolve().parents[2]
 OBJS = (make_objective("val_accuracy"), make_objective("model_bytes"))
 BUDGET = 8
 
 
-def _setup():
-    spec = EvaluatorSpec("digits-cnn", {}, "digits", {}, Recipe(epochs=1), OBJS, needed_providers(OBJS, []))
-    e = TrainingEvaluator(spec)
-    return Problem(e.space, OBJS, e.task, spec.recipe), e
-
-
-
-
 @pytest.mark.parametrize("point", ["mid-training", "after-ask", "after-tell", "mid-commit"])
 def test_real_training_kill_loses_nothing_and_retrains_nothing(tmp_path, monkeypatch, point):
-    problem, ev = _setup()
+    problem, ev = digits_problem(OBJS)
     path = tmp_path / "s.sqlite"
     trained = tmp_path / "trained.log"
     orig_train = evaluator_module.train
@@ -100,18 +88,11 @@ def test_real_training_kill_loses_nothing_and_retrains_nothing(tmp_path, monkeyp
 
 def test_second_process_on_the_same_run_refuses_in_one_sentence(tmp_path):
     store = tmp_path / "s.sqlite"
-    cmd = [sys.executable, "-m", "moo_nas", "search", "--strategy", "random", "--evaluations", "6",
-           "--recipe", "epochs=3", "--objective", "val_accuracy", "--objective", "model_bytes",
-           "--store", str(store), "--report", str(tmp_path / "rep"), "--quiet", "--name", "twice"]
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    cmd = search_command(store, tmp_path / "rep", 6, 3, "--name", "twice")
+    env = child_env()
     first = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 120
-    while time.time() < deadline:  # wait until the first process has claimed the run
-        time.sleep(0.2)
-        if store.exists():
-            with Store(store) as s:
-                if any(r.status == "running" for r in s.runs()):
-                    break
+    # wait until the first process has claimed the run
+    watch_store(store, lambda s: any(r.status == "running" for r in s.runs()), 1, 120)
     second = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     out, err = first.communicate(timeout=300)
     assert first.returncode == 0, err
@@ -130,10 +111,10 @@ def test_second_process_on_the_same_run_refuses_in_one_sentence(tmp_path):
 
 SLOW = textwrap.dedent("""
     import sys, time
-    from moo_nas import engine
     from moo_nas.engine import Budget, run_search
     from moo_nas.objectives import make_objective
     from moo_nas.registry import STRATEGIES
+    from moo_nas.run_writer import RunWriter
     from moo_nas.store import Store
     from moo_nas.strategy import Problem
     from moo_nas.tabular import make_table_evaluator
@@ -164,8 +145,7 @@ def test_parallel_processes_with_a_slow_strategy_never_lock_or_lose_rows(tmp_pat
     script = tmp_path / "slow.py"
     script.write_text(SLOW)
     store = tmp_path / "shared.sqlite"
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    procs = [subprocess.Popen([sys.executable, str(script), str(store), str(seed)], env=env,
+    procs = [subprocess.Popen([sys.executable, str(script), str(store), str(seed)], env=child_env(),
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for seed in range(4)]
     for p in procs:
         out, err = p.communicate(timeout=300)
@@ -182,40 +162,17 @@ def test_parallel_processes_with_a_slow_strategy_never_lock_or_lose_rows(tmp_pat
 
 def test_ctrl_c_on_compare_stops_queued_runs(tmp_path):
     exp = tmp_path / "exp.toml"
-    exp.write_text(textwrap.dedent(f"""
-        name = "stopme"
-        seeds = [0, 1, 2, 3]
-        jobs = 2
-        store = "{tmp_path / 'c.sqlite'}"
-        report = "{tmp_path / 'rep'}"
-        [recipe]
-        epochs = 4
-        [budget]
-        evaluations = 6
-        [[objectives]]
-        name = "val_accuracy"
-        [[objectives]]
-        name = "model_bytes"
-        [[strategies]]
-        name = "random"
-        [[strategies]]
-        name = "nsga2"
-        pop_size = 3
-    """))
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    exp.write_text(experiment_toml(
+        name="stopme", seeds=[0, 1, 2, 3], jobs=2, store=tmp_path / "c.sqlite", report=tmp_path / "rep",
+        recipe={"epochs": 4}, budget={"evaluations": 6}, objectives=["val_accuracy", "model_bytes"],
+        strategies=["random", {"name": "nsga2", "pop_size": 3}]))
     p = subprocess.Popen([sys.executable, "-m", "moo_nas", "compare", str(exp), "--quiet"], cwd=tmp_path,
-                         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                         env=child_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
                          # a terminal's foreground job: SIGINT not ignored (a shell's background
                          # job, such as a CI runner started with &, would ignore it)
                          preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     store = tmp_path / "c.sqlite"
-    deadline = time.time() + 180
-    n = 0
-    while time.time() < deadline and n < 2:
-        time.sleep(0.2)
-        if store.exists():
-            with Store(store) as s:
-                n = sum(len(s.evaluations(r.id)) for r in s.runs())
+    watch_store(store, lambda s: sum(len(s.evaluations(r.id)) for r in s.runs()), 2, 180)
     os.killpg(p.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole process group
     with Store(store) as s:
         started = {r.id for r in s.runs()}

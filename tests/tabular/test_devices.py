@@ -14,6 +14,8 @@ from moo_nas.errors import UserError
 from moo_nas.tabular import devices as D
 from moo_nas.tabular import importers as I
 
+from experiment_toml import experiment_toml
+
 HELP = Path(__file__).resolve().parents[3] / "shared" / "data" / "help-nb201"
 needs_help = pytest.mark.skipif(not (HELP / "str_arch2idx.pt").is_file(),
                                 reason="HELP files of ../shared/data/help-nb201 not present")
@@ -143,26 +145,11 @@ def test_device_columns_are_objectives_from_toml(tmp_path):
     t = I.import_csv(_csv(tmp_path / "a.csv", ["arch", "boardx_latency_ms"], rows))
     t.save(tmp_path / "board.npz")
     toml = tmp_path / "e.toml"
-    toml.write_text(f"""
-name = "dev"
-store = "{tmp_path / 's.sqlite'}"
-report = "{tmp_path / 'rep'}"
-[space]
-name = "nb201"
-[evaluator]
-kind = "table"
-device_tables = ["help-nb201", "{tmp_path / 'board.npz'}"]
-[budget]
-evaluations = 12
-[[objectives]]
-name = "val_error"
-[[objectives]]
-name = "gold_6226_latency_ms"
-[[objectives]]
-name = "boardx_latency_ms"
-[[strategies]]
-name = "random"
-""")
+    toml.write_text(experiment_toml(
+        name="dev", store=tmp_path / "s.sqlite", report=tmp_path / "rep", space={"name": "nb201"},
+        evaluator={"kind": "table", "device_tables": ["help-nb201", tmp_path / "board.npz"]},
+        budget={"evaluations": 12}, objectives=["val_error", "gold_6226_latency_ms", "boardx_latency_ms"],
+        strategies=["random"]))
     # the shipped devices are objectives from the start; a user table's once it is declared
     # (the experiment loader calls this for the tables its [evaluator] names)
     declare_device_metrics([tmp_path / "board.npz"])

