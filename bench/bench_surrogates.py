@@ -54,6 +54,15 @@ def _relative(path: str | Path) -> str:
     return str(p.relative_to(ROOT)) if p.is_relative_to(ROOT) else str(path)
 
 
+def _digits_set():
+    """The committed digits-cnn table (reports/surrogates/digits_store.sqlite) as a labelled
+    set of ``val_accuracy``, its source named relative to the repository."""
+    from surrogates import evaluation as E
+
+    data = E.from_store(DIGITS_STORE, "val_accuracy")
+    return dataclasses.replace(data, source=f"store {_relative(DIGITS_STORE)} (committed)")
+
+
 def cmd_predictors(args: argparse.Namespace) -> None:
     from surrogates import evaluation as E
 
@@ -63,7 +72,7 @@ def cmd_predictors(args: argparse.Namespace) -> None:
         space, table = load("nb201", "cifar10")
         data = E.from_table(space, table, "val_accuracy")
     else:
-        data = E.from_store(DIGITS_STORE, "val_accuracy")
+        data = _digits_set()
     sizes = [s for s in SIZES if s <= len(data) - 50]
     n_test = None if args.source == "digits" else args.test
     clock = RunClock()
@@ -258,17 +267,16 @@ def cmd_zero_cost(args: argparse.Namespace) -> None:
     from scipy.stats import kendalltau, spearmanr
 
     from moo_nas.data import load_task
-    from surrogates import evaluation as E
     from surrogates import zero_cost as Z
 
     clock = RunClock()
-    data = E.from_store(DIGITS_STORE, "val_accuracy")
+    data = _digits_set()
     task = load_task("digits")
     mb = Z.minibatch(task, 64, seed=0)
     t0 = time.perf_counter()
     S = Z.score_matrix(data.space, data.genotypes, mb, Z.PROXIES, seed=0)
     secs = (time.perf_counter() - t0) / len(data)
-    lines = [f"Zero-cost proxies on the tabulated digits-cnn store ({len(data)} architectures, "
+    lines = [f"Zero-cost proxies on the tabulated digits-cnn {data.source} ({len(data)} architectures, "
              f"one minibatch of 64 training images, weights initialised with seed 0); "
              f"{secs * 1000:.0f} ms per architecture for all proxies on this host.", "",
              "| proxy | Spearman | Kendall |", "|---|---|---|"]
