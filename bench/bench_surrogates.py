@@ -12,11 +12,17 @@ Sub-commands (run from the repository root):
                                 surrogate run reaches plain NSGA-II's final hypervolume.
 ``zero-cost``                   Spearman of each zero-cost proxy with digits accuracy.
 ``curves``                      learning-curve extrapolation vs the raw early accuracy.
+``experiment``                  surrogate-nsga2 vs nsga2 inside the NB201 experiment's store
+                                (``moo-nas compare experiments/nb201.toml`` first).
+
+Every report file starts with the command that rewrites it, the commit and the host's load;
+stores go under ``runs/`` (the digits store and table are committed in reports/surrogates/).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -24,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from moo_nas.statistics import time_to_target
+from provenance import RunClock
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "reports" / "surrogates"
@@ -31,6 +38,29 @@ DIGITS_STORE = OUT / "digits_store.sqlite"
 SIZES = [5, 8, 14, 24, 42, 71, 100, 121, 205]
 #: a hypervolume within this of the target counts as reaching it (float round-off of equal fronts)
 TOL = 1e-12
+
+
+def _with_header(path: Path, clock: RunClock) -> str:
+    """Put the command, commit, machine load and wall time at the top of the report ``path``
+    (already written); returns the whole text."""
+    text = "\n".join(clock.header()) + "\n\n" + path.read_text()
+    path.write_text(text)
+    return text
+
+
+def _relative(path: str | Path) -> str:
+    """``path`` relative to the repository root when it lies inside it (for report text)."""
+    p = Path(path).resolve()
+    return str(p.relative_to(ROOT)) if p.is_relative_to(ROOT) else str(path)
+
+
+def _digits_set():
+    """The committed digits-cnn table (reports/surrogates/digits_store.sqlite) as a labelled
+    set of ``val_accuracy``, its source named relative to the repository."""
+    from surrogates import evaluation as E
+
+    data = E.from_store(DIGITS_STORE, "val_accuracy")
+    return dataclasses.replace(data, source=f"store {_relative(DIGITS_STORE)} (committed)")
 
 
 def cmd_predictors(args: argparse.Namespace) -> None:
@@ -42,14 +72,14 @@ def cmd_predictors(args: argparse.Namespace) -> None:
         space, table = load("nb201", "cifar10")
         data = E.from_table(space, table, "val_accuracy")
     else:
-        data = E.from_store(DIGITS_STORE, "val_accuracy")
+        data = _digits_set()
     sizes = [s for s in SIZES if s <= len(data) - 50]
     n_test = None if args.source == "digits" else args.test
-    t0 = time.perf_counter()
+    clock = RunClock()
     scores = E.evaluate(data, args.predictors, sizes, args.repeats, n_test, seed=0)
-    print(E.write_report(scores, data, "val_accuracy", OUT / args.source, 100,
-                         stem="predictors", json_name="predictors.json"))
-    print(f"[{time.perf_counter() - t0:.0f} s]")
+    E.write_report(scores, data, "val_accuracy", OUT / args.source, 100,
+                   stem="predictors", json_name="predictors.json")
+    print(_with_header(OUT / args.source / "predictors.md", clock))
 
 
 def _run_strategy(store, problem, ev, name, opts, seed, n):
@@ -107,9 +137,10 @@ def cmd_search(args: argparse.Namespace) -> None:
     surr = ("surrogate-nsga2", {"pop_size": args.surrogate_pop, **json.loads(args.options)})
     out = Path(args.out) if args.out else OUT / "search"
     out.mkdir(parents=True, exist_ok=True)
-    store_path = out / "search_store.sqlite"
+    Path(args.store).parent.mkdir(parents=True, exist_ok=True)
+    clock = RunClock()
     rows, curves = [], {"nsga2": [], "surrogate-nsga2": []}
-    with Store(store_path) as st:
+    with Store(args.store) as st:
         for seed in range(args.first_seed, args.first_seed + args.seeds):
             t0 = time.perf_counter()
             rp = _run_strategy(st, problem, ev, *plain, seed, args.evaluations)
@@ -133,7 +164,8 @@ def cmd_search(args: argparse.Namespace) -> None:
         f"(200 epochs) of every evaluated architecture (measured), plus strategy time on this host.",
         f"Hypervolume normalised between the ideal and nadir of the table's true front, "
         f"reference point 1.1.  Plain NSGA-II: pop {args.pop}, {args.evaluations} evaluations; "
-        f"surrogate-NSGA-II: {surr[1]}, {args.surrogate_evaluations} evaluations.",
+        f"surrogate-NSGA-II: {surr[1]}, {args.surrogate_evaluations} evaluations.  Store "
+        f"`{_relative(args.store)}` (runs already in it are read, not redone).",
         "",
         *_ratio_table(rows),
     ]
@@ -151,7 +183,7 @@ def cmd_search(args: argparse.Namespace) -> None:
         lines.append(f"| {b} | {', '.join(f'{r:.2f}' for r in rs)} | {np.median(rs):.2f} |")
     lines.append("")
     (out / "search.md").write_text("\n".join(lines))
-    print("\n".join(lines))
+    print(_with_header(out / "search.md", clock))
 
 
 def cmd_experiment(args: argparse.Namespace) -> None:
@@ -162,7 +194,10 @@ def cmd_experiment(args: argparse.Namespace) -> None:
     from moo_nas.experiment import build, load_experiment
     from moo_nas.store import Store
 
+    clock = RunClock()
     exp = load_experiment(args.experiment)
+    if args.store:
+        exp = dataclasses.replace(exp, store=Path(args.store))
     _, ev = build(exp)
     norm = _true_front_normalisation(ev.table, exp.objectives)
     curves: dict[str, list] = {"nsga2": [], "surrogate-nsga2": []}
@@ -186,7 +221,7 @@ def cmd_experiment(args: argparse.Namespace) -> None:
     title = " vs ".join(o.name for o in exp.objectives)
     _plot_search(curves, out / "experiment.png", exp.objectives, title=f"{title}, {exp.name}")
     ratios = [r["ratio"] for r in rows]
-    lines = [f"Experiment `{args.experiment}` (store `{exp.store}`): objectives "
+    lines = [f"Experiment `{_relative(args.experiment)}` (store `{_relative(exp.store)}`): objectives "
              + ", ".join(o.describe() for o in exp.objectives) + f"; {exp.budget.to_json()} per run; "
              f"nsga2 {opts.get('nsga2') or 'defaults'}, surrogate-nsga2 {opts.get('surrogate-nsga2') or 'defaults'}. "
              "Hypervolume normalised on the table's true front (reference 1.1); cost = recorded "
@@ -194,7 +229,7 @@ def cmd_experiment(args: argparse.Namespace) -> None:
     lines += ["", f"**Median ratio over {len(rows)} seeds: {np.median(ratios):.2f}** (target <= 0.50); "
               f"{int(np.isfinite(ratios).sum())} of {len(rows)} seeds reach NSGA-II's final hypervolume.", ""]
     (out / "experiment.md").write_text("\n".join(lines))
-    print("\n".join(lines))
+    print(_with_header(out / "experiment.md", clock))
 
 
 def _plot_search(curves, path: Path, objs, title: str | None = None) -> None:
@@ -221,33 +256,33 @@ def _plot_search(curves, path: Path, objs, title: str | None = None) -> None:
     plt.close(fig)
 
 
-def _write_digits(name: str, lines: list[str]) -> None:
-    text = "\n".join(lines) + "\n"
+def _write_digits(name: str, lines: list[str], clock: RunClock) -> None:
+    """Write ``lines`` to reports/surrogates/digits/``name`` under the command header."""
     (OUT / "digits").mkdir(parents=True, exist_ok=True)
-    (OUT / "digits" / name).write_text(text)
-    print(text)
+    (OUT / "digits" / name).write_text("\n".join(lines) + "\n")
+    print(_with_header(OUT / "digits" / name, clock))
 
 
 def cmd_zero_cost(args: argparse.Namespace) -> None:
     from scipy.stats import kendalltau, spearmanr
 
     from moo_nas.data import load_task
-    from surrogates import evaluation as E
     from surrogates import zero_cost as Z
 
-    data = E.from_store(DIGITS_STORE, "val_accuracy")
+    clock = RunClock()
+    data = _digits_set()
     task = load_task("digits")
     mb = Z.minibatch(task, 64, seed=0)
     t0 = time.perf_counter()
     S = Z.score_matrix(data.space, data.genotypes, mb, Z.PROXIES, seed=0)
     secs = (time.perf_counter() - t0) / len(data)
-    lines = [f"Zero-cost proxies on the tabulated digits-cnn store ({len(data)} architectures, "
+    lines = [f"Zero-cost proxies on the tabulated digits-cnn {data.source} ({len(data)} architectures, "
              f"one minibatch of 64 training images, weights initialised with seed 0); "
              f"{secs * 1000:.0f} ms per architecture for all proxies on this host.", "",
              "| proxy | Spearman | Kendall |", "|---|---|---|"]
     for j, p in enumerate(Z.PROXIES):
         lines.append(f"| {p} | {spearmanr(S[:, j], data.y)[0]:.3f} | {kendalltau(S[:, j], data.y)[0]:.3f} |")
-    _write_digits("zero_cost.md", lines)
+    _write_digits("zero_cost.md", lines, clock)
 
 
 def cmd_curves(args: argparse.Namespace) -> None:
@@ -259,6 +294,7 @@ def cmd_curves(args: argparse.Namespace) -> None:
     from moo_nas.training import Recipe
     from surrogates.learning_curve import extrapolate, record_curve
 
+    clock = RunClock()
     task = load_task("digits")
     space = make_space("digits-cnn", task.input_shape, task.num_classes)
     recipe = Recipe(epochs=args.epochs)
@@ -291,7 +327,7 @@ def cmd_curves(args: argparse.Namespace) -> None:
                      f"{spearmanr(pw, final)[0]:.3f} | {spearmanr(ex, final)[0]:.3f} | "
                      f"{spearmanr(au, final)[0]:.3f} | {np.abs(raw - final).mean():.3f} | "
                      f"{np.abs(au - final).mean():.3f} |")
-    _write_digits("learning_curves.md", lines)
+    _write_digits("learning_curves.md", lines, clock)
 
 
 def main() -> None:
@@ -314,9 +350,12 @@ def main() -> None:
     p.add_argument("--options", default="{}", help="JSON of extra surrogate-nsga2 options")
     p.add_argument("--first-seed", type=int, default=0)
     p.add_argument("--out", help="output folder (default reports/surrogates/search)")
+    p.add_argument("--store", default=str(ROOT / "runs" / "bench_surrogates_search.sqlite"),
+                   help="results store of the runs (default runs/bench_surrogates_search.sqlite)")
     p.set_defaults(func=cmd_search)
     p = sub.add_parser("experiment", help="surrogate-nsga2 vs nsga2 in a table experiment's store")
     p.add_argument("--experiment", default=str(ROOT / "experiments" / "nb201.toml"))
+    p.add_argument("--store", help="the experiment's store (default: the store its TOML names)")
     p.add_argument("--out", help="output folder (default reports/surrogates/experiment)")
     p.set_defaults(func=cmd_experiment)
     p = sub.add_parser("zero-cost")
