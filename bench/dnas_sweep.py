@@ -39,6 +39,7 @@ from moo_nas import costs
 from moo_nas.engine import Budget, run_search
 from moo_nas.evaluator import TrainingEvaluator, training_setup
 from moo_nas.objectives import make_objective
+from moo_nas.report import made_with
 from moo_nas.store import Store
 from moo_nas.training import Recipe, host_device
 
@@ -209,7 +210,9 @@ def main() -> None:
     cost_s = sum(e.cost_s for e in result.evaluations)
     header = [f"## {args.task} ({len(task.y_train)} train / {len(task.y_val)} val / "
               f"{len(task.y_test)} test), seed `{args.space}`", "",
-              f"Command: `python bench/dnas_sweep.py {' '.join(sys.argv[1:])}`", "",
+              f"Command: `python bench/dnas_sweep.py {' '.join(sys.argv[1:])}` ({made_with()}; "
+              "from a fresh clone it trains the whole sweep, with `--store` a rerun replays the "
+              "stored points)", "",
               f"Measured on {host_device()}, {args.threads} thread(s), torch {torch.__version__}. "
               f"Search cost recorded in the store for the whole sweep: {cost_s:.0f} s (warm-up "
               f"{args.warmup_epochs} epochs once, then per point search {args.search_epochs} epochs "

@@ -38,6 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from moo_nas import costs
+from moo_nas.report import made_with
 from moo_nas.engine import Budget, observation, run_search
 from moo_nas.evaluator import training_setup
 from moo_nas.objectives import make_objective, parse_quantity
@@ -220,7 +221,7 @@ def write_report(path, args, rows, reference, timed, strategies, total, csv_rows
     task = next(iter(strategies.values()))[1].task
     shape = "x".join(map(str, task.input_shape[1:]))
     L = [f"# Narrow-space search with reduced-precision formats ({args.task}, resnet8)", "",
-         f"Command: `{cmd}` (this invocation: {total / 60:.1f} min wall; evaluations already in "
+         f"Command: `{cmd}` ({made_with()}; this invocation: {total / 60:.1f} min wall; evaluations already in "
          "the store, and timings already in `<store>.timing.json`, are replayed, not redone. "
          "Training time of all the networks in the tables, each counted once, on 2 CPU cores "
          f"shared with other jobs: {compute / 60:.1f} min).", "",
