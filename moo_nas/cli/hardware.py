@@ -31,10 +31,23 @@ def _space(args: argparse.Namespace):
     return make_space(args.space, task.input_shape, task.num_classes, **options)
 
 
-def _provider(args: argparse.Namespace):
+def _providers(args: argparse.Namespace) -> list:
+    """The providers named by ``--provider`` (repeatable; default onnxruntime), each built once;
+    ``--provider-option`` applies to a single provider."""
     from ..objectives import make_provider
 
-    return make_provider(args.provider, **_pairs(args.provider_option, "--provider-option"))
+    names = list(dict.fromkeys(args.provider or ["onnxruntime"]))
+    if args.provider_option and len(names) > 1:
+        raise UserError(f"--provider-option applies to one provider, but {len(names)} were given "
+                        f"({', '.join(names)}); measure them one at a time.")
+    return [make_provider(n, **_pairs(args.provider_option, "--provider-option")) for n in names]
+
+
+def _provider(args: argparse.Namespace):
+    providers = _providers(args)
+    if len(providers) > 1:
+        raise UserError("calibrate fits one provider's metric: give a single --provider.")
+    return providers[0]
 
 
 def _add_space_args(p: argparse.ArgumentParser) -> None:
@@ -46,9 +59,9 @@ def _add_space_args(p: argparse.ArgumentParser) -> None:
                    help="task option (repeatable), e.g. path=/data/fmnist")
     p.add_argument("--input-shape", help="input shape instead of a task, e.g. 3,32,32")
     p.add_argument("--classes", type=int, default=10, help="number of classes with --input-shape")
-    p.add_argument("--provider", default="onnxruntime",
-                   help="metric provider: onnxruntime, host-torch, external, gpu-cuda, gpu-nvml, "
-                        "rapl, mcu, calibrated, analytic")
+    p.add_argument("--provider", action="append",
+                   help="metric provider (repeatable with measure; default onnxruntime): onnxruntime, "
+                        "host-torch, external, gpu-cuda, gpu-nvml, rapl, mcu, calibrated, analytic")
     p.add_argument("--provider-option", action="append", metavar="KEY=VALUE",
                    help="provider option, value as JSON, e.g. command='[\"python\",\"m.py\"]'")
 
@@ -89,15 +102,17 @@ def cmd_measure(args: argparse.Namespace) -> int:
         if text != "seed" and Path(text).is_file():
             text = Path(text).read_text()
         genotypes = [space.seed_genotype() if text == "seed" else space.from_json(text)]
-    provider = _provider(args)
+    providers = _providers(args)
     rows = []
     for g in genotypes:
         arch = space.arch(g)
         cand = Candidate(space, g, arch)
-        if provider.stage != "arch":
+        if any(p.stage != "arch" for p in providers):
             torch.manual_seed(0)
             cand.module = space.build(g)
-        values = provider.compute(cand)
+        values = {}
+        for provider in providers:
+            values.update(provider.compute(cand))
         rows.append({"genotype": g.to_dict(), "arch_key": arch.fingerprint(),
                      "values": {k: v.to_json() for k, v in values.items()}})
     if args.json:

@@ -35,3 +35,20 @@ def test_calibrate_writes_json(tmp_path, capsys):
     assert "held-out MAPE" in text and "speed-up" in text
     data = json.loads(out.read_text())
     assert data["metric"] == "latency_ort_ms" and data["stats"]["n_test"] >= 2
+
+
+def test_measure_takes_every_provider_given(capsys):
+    # `--provider A --provider B` once kept only the last provider's metrics
+    assert main(["measure", "--genotype", "seed", "--provider", "analytic", "--provider", "mcu",
+                 "--json"]) == 0
+    values = json.loads(capsys.readouterr().out)[0]["values"]
+    assert "macs" in values and "mcu_latency_ms" in values
+    assert values["macs"]["origin"] == values["mcu_latency_ms"]["origin"] == "modelled"
+
+
+def test_provider_options_with_several_providers_are_refused(capsys):
+    rc = main(["measure", "--genotype", "seed", "--provider", "analytic", "--provider", "mcu",
+               "--provider-option", "target=stm32h743"])
+    assert rc == 2
+    err = capsys.readouterr().err.strip()
+    assert "one provider" in err and len(err.splitlines()) == 1
