@@ -10,8 +10,11 @@ recipe (:attr:`StepTiming.train_seconds`) is
     per-step seconds x the recipe's optimiser steps + one evaluation batch's seconds scaled to
     the validation and test splits,
 
-which is *measured* (on :attr:`StepTiming.device`), not modelled, but extrapolated: it assumes
-every step costs what the timed ones did and leaves out per-epoch overheads.
+which is *measured* (on :attr:`StepTiming.device`, with the clock the trainer charges,
+:func:`moo_nas.training.device_seconds`: process CPU time on a CPU, so an estimate is
+comparable with a trained network's ``train_s`` and does not grow with the machine's load), not
+modelled, but extrapolated: it assumes every step costs what the timed ones did and leaves out
+per-epoch overheads.
 
 :class:`TimingCache` keeps step timings and full trainings done outside the engine in one JSON
 file, so a benchmark run again replays them instead of measuring again.
@@ -20,7 +23,6 @@ file, so a benchmark run again replays them instead of measuring again.
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -30,10 +32,13 @@ import torch
 from .data import Task
 from .evaluator import TrainingEvaluator
 from .space import Genotype, SearchSpace
-from .training import Recipe, accuracy, host_device, train_until
+from .training import Recipe, accuracy, device_seconds, host_device, train_until
 
 #: warm-up steps run before the timed ones (first calls allocate and pick kernels)
 WARMUP_STEPS = 3
+#: the clock of the seconds a :class:`TimingCache` keeps; entries without it were timed with
+#: wall time (inflated on a loaded machine) and are measured again
+CLOCK = "device_seconds"
 
 
 @dataclass(frozen=True)
@@ -53,7 +58,7 @@ class StepTiming:
 
     def to_json(self) -> dict[str, Any]:
         """Fields and the estimate, as kept in a :class:`TimingCache` file."""
-        return dict(asdict(self), train_seconds=self.train_seconds)
+        return dict(asdict(self), train_seconds=self.train_seconds, clock=CLOCK)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "StepTiming":
@@ -93,7 +98,7 @@ def time_training_steps(space: SearchSpace, genotype: Genotype, task: Task, reci
         def stop(step: int, n_total: int) -> bool:
             total[0] = n_total
             if step in (warmup, warmup + steps):
-                marks.append(time.perf_counter())
+                marks.append(device_seconds())
             return step == warmup + steps
 
         train_until(module, task, recipe, seed, stop)
@@ -102,9 +107,9 @@ def time_training_steps(space: SearchSpace, genotype: Genotype, task: Task, reci
                              f"{warmup + steps}")
         per_step = (marks[1] - marks[0]) / steps
         b = min(recipe.eval_batch_size, len(task.y_val))
-        t0 = time.perf_counter()
+        t0 = device_seconds()
         accuracy(module, task.x_val[:b], task.y_val[:b], b)
-        eval_s = (time.perf_counter() - t0) * (len(task.y_val) + len(task.y_test)) / b
+        eval_s = (device_seconds() - t0) * (len(task.y_val) + len(task.y_test)) / b
     finally:
         torch.set_num_threads(threads)
     return StepTiming(per_step, total[0], eval_s, steps, host_device())
@@ -157,7 +162,7 @@ class TimingCache:
         the file, or measured now by :func:`time_training_steps` and added to it.  The flag
         says whether it was measured now."""
         key = step_timing_key(evaluator, genotype, steps, warmup)
-        hit = self._data["steps"].get(key)
+        hit = _current(self._data["steps"].get(key))
         if hit is not None:
             return StepTiming.from_json(hit), False
         st = time_training_steps(evaluator.space, genotype, evaluator.task,
@@ -168,7 +173,7 @@ class TimingCache:
     def cached_step_timing(self, evaluator: TrainingEvaluator, genotype: Genotype, steps: int = 20,
                            warmup: int = WARMUP_STEPS) -> StepTiming | None:
         """The step timing kept in the file, or None (nothing is measured)."""
-        hit = self._data["steps"].get(step_timing_key(evaluator, genotype, steps, warmup))
+        hit = _current(self._data["steps"].get(step_timing_key(evaluator, genotype, steps, warmup)))
         return None if hit is None else StepTiming.from_json(hit)
 
     def full_training(self, evaluator: TrainingEvaluator, genotype: Genotype,
@@ -177,13 +182,18 @@ class TimingCache:
         or the kept result.  Raises ``RuntimeError`` when the evaluation is not ``ok`` (it is
         not kept)."""
         key = evaluator.cache_key(genotype, seed)
-        hit = self._data["full"].get(key)
+        hit = _current(self._data["full"].get(key))
         if hit is None:
             e = evaluator.evaluate(genotype, seed)
             if e.status != "ok":
                 raise RuntimeError(f"training {genotype} in full ended {e.status}: {e.error}")
             hit = {"val": e.value("val_accuracy"), "test": e.value("test_accuracy"),
-                   "train_s": e.train_s, "device": e.device}
+                   "train_s": e.train_s, "device": e.device, "clock": CLOCK}
             self._put("full", key, hit)
         return FullTraining(float(hit["val"]), float(hit["test"]), float(hit["train_s"]),
                             str(hit["device"]))
+
+
+def _current(entry: dict[str, Any] | None) -> dict[str, Any] | None:
+    """``entry`` when it was timed with :data:`CLOCK`, else None (to be measured again)."""
+    return entry if entry is not None and entry.get("clock") == CLOCK else None

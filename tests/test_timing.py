@@ -60,3 +60,32 @@ def test_cache_measures_once_and_replays_from_the_file(tmp_path, evaluator):
     data = json.loads(path.read_text())
     assert set(data) == {"steps", "full"} and len(data["steps"]) == 1 and len(data["full"]) == 1
     assert TimingCache(path).full_training(evaluator, g, seed=0) == full  # replayed, not retrained
+
+
+def test_step_timing_uses_the_trainers_clock(monkeypatch, evaluator):
+    # the estimate must be on the clock training is charged with (device_seconds: CPU time on a
+    # CPU); timed with wall time it grew with the machine's load while train_s did not
+    import moo_nas.timing as timing
+
+    ticks = iter(range(1000))
+    monkeypatch.setattr(timing, "device_seconds", lambda: float(next(ticks)))
+    task, space = evaluator.task, evaluator.space
+    st = time_training_steps(space, space.seed_genotype(), task, Recipe(epochs=1, batch_size=64),
+                             seed=0, steps=4, warmup=1)
+    assert st.per_step_s == pytest.approx(1 / 4)  # two marks one tick apart, over 4 steps
+    assert st.eval_s == pytest.approx((len(task.y_val) + len(task.y_test)) / min(512, len(task.y_val)))
+
+
+def test_cache_entries_timed_with_another_clock_are_measured_again(tmp_path, evaluator):
+    g = evaluator.space.seed_genotype()
+    path = tmp_path / "timing.json"
+    st, _ = TimingCache(path).step_timing(evaluator, g, seed=0, steps=3)
+    data = json.loads(path.read_text())
+    (entry,) = data["steps"].values()
+    del entry["clock"]  # as files written before the clock was recorded
+    path.write_text(json.dumps(data))
+    cache = TimingCache(path)
+    assert cache.cached_step_timing(evaluator, g, steps=3) is None
+    _, new = cache.step_timing(evaluator, g, seed=0, steps=3)
+    assert new
+    assert json.loads(path.read_text())["steps"][step_timing_key(evaluator, g, 3)]["clock"] == "device_seconds"
