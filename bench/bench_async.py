@@ -53,11 +53,20 @@ def main() -> None:
     ap.add_argument("--experiment", default="experiments/nb201.toml")
     ap.add_argument("--workers", type=int, default=4)
     ap.add_argument("--out", default="reports/async")
+    ap.add_argument("--strategies", nargs="+", metavar="NAME",
+                    help="only these strategies of the experiment (default: all); runs already in "
+                         "the store are read, so the full command later computes only the rest")
     args = ap.parse_args()
     t0 = time.perf_counter()
     one = load_experiment(args.experiment)
     many = load_experiment(args.experiment, {"workers": args.workers})
     many = many.renamed(f"{one.name}-w{args.workers}")
+    if args.strategies:
+        unknown = sorted(set(args.strategies) - {s.name for s in one.strategies})
+        if unknown:
+            raise SystemExit(f"bench_async: {unknown} not in {args.experiment}")
+        one.strategies = [s for s in one.strategies if s.name in args.strategies]
+        many.strategies = [s for s in many.strategies if s.name in args.strategies]
     run_experiment(one, progress=False, write=False)
     run_experiment(many, progress=False, write=False)
     wall = time.perf_counter() - t0
@@ -67,7 +76,9 @@ def main() -> None:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     lines = [f"# Asynchronous workers on `{one.name}`: 1 against {n} simulated workers", "",
              f"Command: `python bench/bench_async.py --experiment {args.experiment} --workers {n} "
-             f"--out {args.out}` (commit {commit}; {wall:.0f} s wall on this machine, most of it "
+             f"--out {args.out}"
+             + (f" --strategies {' '.join(args.strategies)}" if args.strategies else "")
+             + f"` (commit {commit}; {wall:.0f} s wall on this machine, most of it "
              "resuming nothing when the store already holds the runs).", "",
              f"Every run looks its cells up in the table; search cost is the recorded GPU training time "
              f"(GPU-hours); **wall-clock is simulated**: {n} workers, each evaluation occupying one for its "
