@@ -1,9 +1,10 @@
 """int8 ONNX check of the networks the ``byo`` experiment found (``reports/byo/onnx.md``).
 
 For each strategy of the experiment, the nondominated set of its runs' final fronts (all seeds
-together) gives two networks: its most accurate point and its knee point (the point nearest the
-ideal after the report's normalisation).  Each is retrained with its run's recipe and seed
-(:func:`moo_nas.byo.retrain.retrain_point`, what ``moo-nas export-model`` does) and exported as
+together) gives two networks: its most accurate point and its smallest point (model bytes) of
+at least ``--min-accuracy`` validation accuracy.  Each is retrained with its run's recipe and
+seed (:func:`moo_nas.byo.retrain.retrain_point`, what ``moo-nas export-model`` does: the
+evaluated weights come back, for ``dnas`` from its recomputed searched weights) and exported as
 Q/DQ ONNX (:func:`moo_nas.byo.export.check_int8`): the table gives the fake-quantised accuracy
 (torch, the search's dynamic activation scales) beside the onnxruntime accuracy (static scales
 calibrated on 512 training images) on the test split, their gap and the file size.
@@ -42,8 +43,9 @@ class Picked:
     evaluation: Evaluation
 
 
-def pick(cmp: Comparison) -> list[Picked]:
-    """Most accurate and knee point of each strategy's nondominated set (seeds together)."""
+def pick(cmp: Comparison, min_accuracy: float) -> list[Picked]:
+    """Most accurate point and smallest point (model bytes) of at least ``min_accuracy`` of
+    each strategy's nondominated set (seeds together)."""
     out: list[Picked] = []
     for strategy in cmp.strategies():
         runs = cmp.by_strategy(strategy)
@@ -51,9 +53,13 @@ def pick(cmp: Comparison) -> list[Picked]:
         points, kept = feasible_points(evals, cmp.objectives)
         mask = nondominated(points)
         points, kept = points[mask], [e for e, m in zip(kept, mask) if m]
-        acc = [o.name for o in cmp.objectives].index("val_accuracy")
-        knee = int(np.argmin(np.linalg.norm(cmp.normalisation.apply(points), axis=1)))
-        chosen = [("most accurate", int(np.argmin(points[:, acc]))), ("knee", knee)]
+        names = [o.name for o in cmp.objectives]
+        acc, size = names.index("val_accuracy"), names.index("model_bytes")
+        chosen = [("most accurate", int(np.argmin(points[:, acc])))]
+        good = np.flatnonzero(-points[:, acc] >= min_accuracy)
+        if len(good):
+            smallest = good[np.lexsort((points[good, acc], points[good, size]))[0]]
+            chosen.append((f"smallest >= {min_accuracy:g}", int(smallest)))
         seen: set[str] = set()
         for why, i in chosen:
             if kept[i].genotype_key not in seen:
@@ -78,12 +84,14 @@ def main() -> None:
     ap.add_argument("--experiment", default="experiments/byo.toml")
     ap.add_argument("--onnx-dir", default="runs/byo_onnx", help="where the ONNX files go")
     ap.add_argument("--out", default=None, help="report file (default: REPORT/onnx.md)")
+    ap.add_argument("--min-accuracy", type=float, default=0.95,
+                    help="validation accuracy of the second network picked per strategy")
     args = ap.parse_args()
     t0 = time.perf_counter()
     exp = load_experiment(args.experiment)
     store = Store(exp.store)
     cmp = compare_experiment(exp, store)
-    picked = pick(cmp)
+    picked = pick(cmp, args.min_accuracy)
     onnx_dir = Path(args.onnx_dir)
     onnx_dir.mkdir(parents=True, exist_ok=True)
     rows: list[tuple[Picked, RetrainedPoint, Int8Check, int]] = []
@@ -95,7 +103,7 @@ def main() -> None:
         chk = check_int8(point.arch, point.state_dict, path, task.x_train[:CALIBRATION],
                          task.x_test, task.y_test)
         rows.append((p, point, chk, path.stat().st_size))
-        print(f"{p.strategy:7s} {p.why:13s} run {e.run_id} seq {e.seq}: {formats(point)}; "
+        print(f"{p.strategy:7s} {p.why:16s} run {e.run_id} seq {e.seq}: {formats(point)}; "
               f"fake-quant {chk.fake_quant_accuracy:.4f}, ONNX {chk.onnx_accuracy:.4f}, "
               f"gap {chk.gap_points:.2f} pt, {path.stat().st_size} B", flush=True)
     wall = time.perf_counter() - t0
@@ -110,6 +118,8 @@ def render(args: argparse.Namespace, name: str, store: str, cmp: Comparison,
     cmd = "python bench/byo_onnx.py"
     if args.experiment != "experiments/byo.toml":
         cmd += f" --experiment {args.experiment}"
+    if args.min_accuracy != 0.95:
+        cmd += f" --min-accuracy {args.min_accuracy:g}"
     gaps = [c.gap_points for _, _, c, _ in rows]
     lines = [
         f"# int8 ONNX check of the `{name}` experiment's networks",
@@ -119,12 +129,13 @@ def render(args: argparse.Namespace, name: str, store: str, cmp: Comparison,
         "(2 shared cores, loaded by other jobs while this ran).",
         "",
         "Per strategy, the nondominated set of its runs' final fronts (all seeds together) gives "
-        "its most accurate network and its knee point (nearest the ideal in the report's "
-        "normalised objectives). Each is **retrained** with its run's recipe and seed "
-        "(`moo_nas.byo.retrain.retrain_point`, as `moo-nas export-model` does: an evaluation "
-        "trained from scratch gets back its own weights; a `dnas` evaluation was fine-tuned from "
-        "searched weights that are not stored, so it is retrained from scratch here) and exported "
-        "as ONNX with QuantizeLinear/DequantizeLinear pairs for its int8 layers "
+        "its most accurate network and its smallest network (model bytes) of at least "
+        f"{args.min_accuracy:g} validation accuracy. Each is **retrained** with its run's recipe "
+        "and seed (`moo_nas.byo.retrain.retrain_point`, as `moo-nas export-model` does: the "
+        "evaluator's training again, so the evaluated weights come back; for a `dnas` point the "
+        "strategy is replayed from the store and its ask repeated, which recomputes the searched "
+        "weights the evaluator fine-tuned) and exported as ONNX with "
+        "QuantizeLinear/DequantizeLinear pairs for its int8 layers "
         "(`moo_nas.byo.export.check_int8`, activation scales calibrated on "
         f"{CALIBRATION} training images).",
         "",

@@ -52,14 +52,15 @@ def cmd_export_model(args: argparse.Namespace) -> int:
 
     if not Path(args.store).exists():
         raise UserError(f"store {args.store} does not exist.")
-    # the evaluator's training, same seed: same weights as the evaluation (strategies that
-    # warm-start, such as dnas, fine-tuned searched weights instead; those are retrained here)
+    # the evaluator's training, same seed: same weights as the evaluation (for a strategy that
+    # warm-started it, such as dnas, from the searched weights the strategy recomputes)
     point = retrain_point(Store(args.store), args.run, args.genotype)
     arch, state, task = point.arch, point.state_dict, point.task
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     ints = any(get_format(op.weight_format).kind == "int" for op in arch.ops)
-    print(f"genotype {point.genotype}; retrained {point.epochs} epochs, seed {point.run.seed}: "
+    start = "from the strategy's searched weights, " if point.warm_started else ""
+    print(f"genotype {point.genotype}; retrained {start}{point.epochs} epochs, seed {point.run.seed}: "
           f"val accuracy {point.val_accuracy:.4f} (measured, torch, formats emulated)")
     if ints and not args.float:
         chk = check_int8(arch, state, out, task.x_train[: args.calibration], task.x_test,
@@ -82,7 +83,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "export-model", help="retrain one point of a run and export it as ONNX (int8 Q/DQ "
                              "when its formats are integer) and as a plain torch module",
         description="Pick any evaluation of a run (seq from `moo-nas show STORE --run R`, or a "
-                    "genotype as JSON), retrain it with the run's recipe and seed, and write "
+                    "genotype as JSON), retrain it with the run's recipe and seed (from the "
+                    "strategy's searched weights, recomputed, when it warm-started the point, "
+                    "as dnas does), and write "
                     "an ONNX file; integer formats become QuantizeLinear/DequantizeLinear "
                     "nodes and the onnxruntime accuracy is printed beside the fake-quantised "
                     "accuracy.")
