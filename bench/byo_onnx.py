@@ -126,7 +126,9 @@ def render(args: argparse.Namespace, name: str, store: str, cmp: Comparison,
         "",
         f"Command: `{cmd}` ({made_with()}), after `moo-nas compare {args.experiment}`, which "
         f"fills the store `{store}`. Wall time {wall:.0f} s on {cpu_name().removeprefix('cpu:')} "
-        "(2 shared cores, loaded by other jobs while this ran).",
+        "(2 shared cores, loaded by other jobs while this ran). `README.md` beside this file "
+        "was written by that command on the same loaded machine: its search costs are process "
+        "CPU time, which other jobs do not inflate; its wall time is.",
         "",
         "Per strategy, the nondominated set of its runs' final fronts (all seeds together) gives "
         "its most accurate network and its smallest network (model bytes) of at least "
@@ -139,11 +141,12 @@ def render(args: argparse.Namespace, name: str, store: str, cmp: Comparison,
         "(`moo_nas.byo.export.check_int8`, activation scales calibrated on "
         f"{CALIBRATION} training images).",
         "",
-        "All accuracies are **measured** on the digits test split: *searched* = the stored "
-        "validation accuracy of the evaluation (torch, int8 emulated by dynamic fake "
-        "quantisation); *retrained* = validation accuracy after the retraining here; "
-        "*fake-quant* = test accuracy of the retrained network as the search evaluates it "
-        "(torch); *ONNX* = test accuracy of the exported file in onnxruntime (CPU); gap = "
+        "All accuracies are **measured** on digits: *searched* = the stored validation accuracy "
+        "of the evaluation (torch, int8 emulated by dynamic fake quantisation); *retrained* = "
+        "validation accuracy after the retraining here (equal to *searched* when the evaluated "
+        "weights came back); *fake-quant* = test-split accuracy of the retrained network as the "
+        "search evaluates it (torch); *ONNX* = test-split accuracy of the exported file in "
+        "onnxruntime (CPU); gap = "
         "|fake-quant - ONNX| in points. model bytes: **analytic** (weights + biases at each "
         "layer's format). The ONNX file keeps float32 weight initialisers in front of each "
         "weight's QuantizeLinear, so its size is not the int8 model's.",
