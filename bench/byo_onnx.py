@@ -148,8 +148,9 @@ def render(args: argparse.Namespace, name: str, store: str, cmp: Comparison,
         "search evaluates it (torch); *ONNX* = test-split accuracy of the exported file in "
         "onnxruntime (CPU); gap = "
         "|fake-quant - ONNX| in points. model bytes: **analytic** (weights + biases at each "
-        "layer's format). The ONNX file keeps float32 weight initialisers in front of each "
-        "weight's QuantizeLinear, so its size is not the int8 model's.",
+        "layer's format). The ONNX file holds the weights as float32 initialisers and computes "
+        "their per-channel scales in the graph (Abs, ReduceMax, Div before each weight's "
+        "QuantizeLinear), so its size is not the int8 model's.",
         "",
         "| # | strategy | point | run | formats (weight layers) | model bytes | searched val acc "
         "| retrained val acc | fake-quant test acc | ONNX test acc | gap (points) | Q/DQ nodes "
