@@ -29,7 +29,9 @@ Search cost of an evaluation = training + measurement + its share of the strateg
 time, in seconds of the device that did the work (:func:`moo_nas.training.device_seconds`: CPU
 time of the process on a CPU, so the cost does not grow with the machine's load; wall time is
 kept beside it in ``wall_s``).  The strategy's ask/tell time is wall time (a CPU-time clock is a
-system call, too slow to read around every ask of a table-backed run).
+system call, too slow to read around every ask of a table-backed run), except for a strategy that
+trains networks itself (:attr:`Strategy.trains`, e.g. ``dnas``): its ask/tell time is read on
+the device clock, the one training is charged on.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ from .run_writer import RunWriter
 from .registry import STRATEGIES
 from .space import Genotype
 from .store import Event, Store, new_owner
+from .training import device_seconds
 from .strategy import Observation, Problem, Strategy
 
 WORST = 1e12
@@ -145,6 +148,8 @@ class SearchRun:
         self.progress = progress
         self.ev_conf = evaluator.config()
         self.strategy = self.cls.create(problem, self.seed, self.options)  # bad options: before the store
+        # the clock the strategy's ask/tell time is charged on (see the module docstring)
+        self._strategy_clock = device_seconds if self.strategy.trains else time.perf_counter
         identity = [experiment, self.cls.name, self.options, self.seed, self.space.config(),
                     self.ev_conf, [o.__dict__ for o in problem.objectives]]
         if self.executor.workers > 1:  # N workers make another run (results arrive in another order)
@@ -257,9 +262,9 @@ class SearchRun:
     def propose(self, n: int) -> list[int]:
         """Ask the strategy for up to ``n`` genotypes; record the ask; return their seqs."""
         self.strategy.pending = tuple(self._pending.values())
-        t0 = time.perf_counter()
+        t0 = self._strategy_clock()
         batch = self.strategy.ask(n)
-        t_ask = time.perf_counter() - t0
+        t_ask = self._strategy_clock() - t0
         if not batch:
             return []
         seqs = list(range(self.next_seq, self.next_seq + len(batch)))
@@ -359,9 +364,9 @@ class SearchRun:
             self._remember(ev)
             self.cost_s += ev.cost_s
             obs.append(observation(self.problem, self.asked[s], ev))
-        t0 = time.perf_counter()
+        t0 = self._strategy_clock()
         self.strategy.tell(obs)
-        self.tell_seconds = time.perf_counter() - t0
+        self.tell_seconds = self._strategy_clock() - t0
         self.told.update(seqs)
         for s in seqs:
             self._pending.pop(s, None)

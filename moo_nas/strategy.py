@@ -87,6 +87,11 @@ class Strategy(ABC):
     #: ``workers > 1`` the engine then keeps that many evaluations in flight; a strategy that
     #: is not asynchronous is run in synchronous batches (each batch evaluated in parallel).
     asynchronous: ClassVar[bool] = False
+    #: True when ask/tell train networks (``dnas`` searches a supernet inside ``ask``): the
+    #: engine then charges their time on the device clock training is charged on (process CPU
+    #: time on a CPU, :func:`moo_nas.training.device_seconds`) instead of wall time, so the
+    #: strategy's search and the evaluations' training share one cost axis.
+    trains: ClassVar[bool] = False
     #: genotypes asked and not yet told (being evaluated), set by the engine before each ask
     pending: tuple[Genotype, ...] = ()
 

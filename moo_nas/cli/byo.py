@@ -44,58 +44,24 @@ def seed_model_space(args: argparse.Namespace) -> tuple[str | None, dict[str, An
     return "traced", options
 
 
-def _pick(store: Any, run_id: int, genotype: str, space: Any) -> Any:
-    """The genotype of evaluation ``seq`` of the run, or a genotype given as JSON."""
-    text = genotype.strip()
-    if text.isdigit():
-        for e in store.evaluations(run_id):
-            if e.seq == int(text):
-                return space.make(e.genotype)
-        raise UserError(f"run {run_id} has no evaluation {text}; `moo-nas show STORE --run "
-                        f"{run_id}` lists them in the seq column.")
-    return space.from_json(text)
-
-
 def cmd_export_model(args: argparse.Namespace) -> int:
-    import torch
-
     from ..byo.export import check_int8, export_float_onnx, plain_module
-    from ..data import load_task
+    from ..byo.retrain import retrain_point
     from ..formats import get_format
-    from ..spaces import make_space
     from ..store import Store
-    from ..training import Recipe, train
 
     if not Path(args.store).exists():
         raise UserError(f"store {args.store} does not exist.")
-    store = Store(args.store)
-    try:
-        run = store.run(args.run)
-    except KeyError:
-        raise UserError(f"store {args.store} has no run {args.run}; `moo-nas show "
-                        f"{args.store}` lists its runs.") from None
-    conf = run.space
-    if conf.get("table_only"):
-        raise UserError("runs evaluated from a table have no network to export.")
-    task = load_task(run.task["name"], **run.task.get("options", {}))
-    space = make_space(conf["name"], task.input_shape, task.num_classes, **conf.get("options", {}))
-    if "seed_fingerprint" in conf and space.config().get("seed_fingerprint") != conf["seed_fingerprint"]:
-        raise UserError(f"the seed model {conf['options'].get('seed_model')} changed since run "
-                        f"{run.id}; export from the file the run searched.")
-    g = _pick(store, run.id, args.genotype, space)
-    arch = space.arch(g)
-    recipe = Recipe.from_mapping(run.recipe)
-    # the evaluator's training, same seed: same weights as the evaluation (strategies that
-    # warm-start, such as dnas, fine-tuned searched weights instead; those are retrained here)
-    torch.manual_seed(run.seed)
-    module = space.build(g)
-    res = train(module, task, recipe, run.seed)
-    state = module.state_dict()
+    # the evaluator's training, same seed: same weights as the evaluation (for a strategy that
+    # warm-started it, such as dnas, from the searched weights the strategy recomputes)
+    point = retrain_point(Store(args.store), args.run, args.genotype)
+    arch, state, task = point.arch, point.state_dict, point.task
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     ints = any(get_format(op.weight_format).kind == "int" for op in arch.ops)
-    print(f"genotype {g}; retrained {recipe.epochs} epochs, seed {run.seed}: val accuracy "
-          f"{res.val_accuracy:.4f} (measured, torch, formats emulated)")
+    start = "from the strategy's searched weights, " if point.warm_started else ""
+    print(f"genotype {point.genotype}; retrained {start}{point.epochs} epochs, seed {point.run.seed}: "
+          f"val accuracy {point.val_accuracy:.4f} (measured, torch, formats emulated)")
     if ints and not args.float:
         chk = check_int8(arch, state, out, task.x_train[: args.calibration], task.x_test,
                          task.y_test)
@@ -117,7 +83,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "export-model", help="retrain one point of a run and export it as ONNX (int8 Q/DQ "
                              "when its formats are integer) and as a plain torch module",
         description="Pick any evaluation of a run (seq from `moo-nas show STORE --run R`, or a "
-                    "genotype as JSON), retrain it with the run's recipe and seed, and write "
+                    "genotype as JSON), retrain it with the run's recipe and seed (from the "
+                    "strategy's searched weights, recomputed, when it warm-started the point, "
+                    "as dnas does), and write "
                     "an ONNX file; integer formats become QuantizeLinear/DequantizeLinear "
                     "nodes and the onnxruntime accuracy is printed beside the fake-quantised "
                     "accuracy.")

@@ -147,10 +147,16 @@ def _loop(net: MaskedNet, task: Task, recipe: Recipe, epochs: int, seed: int,
 
 def warmup(space: SearchSpace, task: Task, recipe: Recipe, epochs: int, seed: int,
            aux_weight: float = 1.0) -> MaskedNet:
-    """The masked seed network trained for ``epochs`` with the masks frozen."""
-    torch.manual_seed(seed)
-    net = MaskedNet(space)
-    _loop(net, task, recipe, epochs, seed, False, aux_weight, None, 0.0)
+    """The masked seed network trained for ``epochs`` with the masks frozen, on the recipe's
+    number of threads (as :func:`run_point` and the trainer)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(recipe.threads)
+    try:
+        torch.manual_seed(seed)
+        net = MaskedNet(space)
+        _loop(net, task, recipe, epochs, seed, False, aux_weight, None, 0.0)
+    finally:
+        torch.set_num_threads(threads)
     return net
 
 

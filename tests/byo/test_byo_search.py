@@ -110,3 +110,23 @@ def test_seed_model_in_toml_and_on_the_command_line_name_the_traced_space(tmp_pa
     with Store(tmp_path / "c.sqlite") as s:
         run = s.runs()[0]
         assert run.space["name"] == "traced" and len(s.evaluations(run.id)) == 2
+
+
+def test_dnas_export_format_on_user_model_file(tmp_store):
+    """``export_format = "int8"``: searched in the seed's fp32, exported and fine-tuned in int8."""
+    import pytest
+
+    from moo_nas.errors import UserError
+    from moo_nas.registry import STRATEGIES
+
+    ev, problem = _problem(["int8", "fp32"])
+    options = {"targets": [0.3], "energy_strengths": [0.0], "warmup_epochs": 1,
+               "search_epochs": 1, "export_format": "int8"}
+    res = run_search(tmp_store, problem, ev, "dnas", options, 0, Budget(evaluations=1))
+    (e,) = res.evaluations
+    fmts = {k: v for k, v in e.genotype.items() if k.startswith("fmt_")}
+    assert e.status == "ok" and fmts and set(fmts.values()) == {"int8"}
+    assert e.values["val_accuracy"].value > 0.3  # the searched weights loaded and fine-tuned
+    assert e.strategy_s > 0
+    with pytest.raises(UserError, match="export_format='fp16'"):
+        STRATEGIES.get("dnas").create(problem, 0, {"export_format": "fp16"})

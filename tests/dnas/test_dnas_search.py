@@ -97,3 +97,20 @@ def test_mask_step_decays_for_binary_masks_only(task):
     for _ in range(10):
         mps.step(x, y)
     assert mps.mopt.param_groups[0]["lr"] == pytest.approx(0.05)  # softmax logits: no threshold
+
+
+def test_warmup_trains_on_the_recipes_threads(task, monkeypatch):
+    """Like the trainer and run_point: the warm-up's CPU time is comparable with training's
+    (idle OpenMP threads spinning on a loaded machine would be charged as search cost)."""
+    from moo_nas.dnas import search as search_module
+
+    seen = []
+    monkeypatch.setattr(search_module, "_loop", lambda *a, **k: seen.append(torch.get_num_threads()))
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        warmup(make_space("digits-cnn", task.input_shape, task.num_classes), task,
+               Recipe(epochs=1, threads=1), 1, 0)
+        assert seen == [1] and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
