@@ -30,8 +30,9 @@ time, in seconds of the device that did the work (:func:`moo_nas.training.device
 time of the process on a CPU, so the cost does not grow with the machine's load; wall time is
 kept beside it in ``wall_s``).  The strategy's ask/tell time is wall time (a CPU-time clock is a
 system call, too slow to read around every ask of a table-backed run), except for a strategy that
-trains networks itself (:attr:`Strategy.trains`, e.g. ``dnas``): its ask/tell time is read on
-the device clock, the one training is charged on.
+computes heavily in ask/tell (:attr:`Strategy.device_clock`: ``dnas`` trains a supernet, the
+Bayesian strategies fit models): its ask/tell time is read on the device clock, the one training
+is charged on.
 """
 
 from __future__ import annotations
@@ -149,7 +150,7 @@ class SearchRun:
         self.ev_conf = evaluator.config()
         self.strategy = self.cls.create(problem, self.seed, self.options)  # bad options: before the store
         # the clock the strategy's ask/tell time is charged on (see the module docstring)
-        self._strategy_clock = device_seconds if self.strategy.trains else time.perf_counter
+        self._strategy_clock = device_seconds if self.strategy.device_clock else time.perf_counter
         identity = [experiment, self.cls.name, self.options, self.seed, self.space.config(),
                     self.ev_conf, [o.__dict__ for o in problem.objectives]]
         if self.executor.workers > 1:  # N workers make another run (results arrive in another order)

@@ -87,11 +87,12 @@ class Strategy(ABC):
     #: ``workers > 1`` the engine then keeps that many evaluations in flight; a strategy that
     #: is not asynchronous is run in synchronous batches (each batch evaluated in parallel).
     asynchronous: ClassVar[bool] = False
-    #: True when ask/tell train networks (``dnas`` searches a supernet inside ``ask``): the
-    #: engine then charges their time on the device clock training is charged on (process CPU
-    #: time on a CPU, :func:`moo_nas.training.device_seconds`) instead of wall time, so the
-    #: strategy's search and the evaluations' training share one cost axis.
-    trains: ClassVar[bool] = False
+    #: True when ask/tell compute heavily on the device (``dnas`` trains a supernet inside
+    #: ``ask``; the Bayesian strategies fit models and optimise an acquisition): the engine then
+    #: charges their time on the device clock training is charged on (process CPU time on a
+    #: CPU, :func:`moo_nas.training.device_seconds`) instead of wall time, so it shares one cost
+    #: axis with the evaluations and does not grow with the machine's load.
+    device_clock: ClassVar[bool] = False
     #: genotypes asked and not yet told (being evaluated), set by the engine before each ask
     pending: tuple[Genotype, ...] = ()
 

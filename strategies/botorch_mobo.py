@@ -115,6 +115,7 @@ def _copy_hyperparameters(source: Any, target: Any) -> None:
 class _BoTorchMOBO(Strategy):
     """Shared machinery of the BoTorch strategies; subclasses build the acquisition."""
 
+    device_clock = True  # GP fits and acquisition optimisation: charged in CPU time
     acquisition: ClassVar[str]
 
     def __init__(self, problem: Problem, seed: int = 0, *, initial: int = 10, batch: int = 1,

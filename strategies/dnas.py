@@ -7,7 +7,7 @@ genotype of the same space and its trained weights are handed to the engine's ev
 :meth:`DNAS.warm_start`, so the evaluator's recipe fine-tunes it and measures its objectives like
 any other strategy's.  Search time (warm-up and searches) is spent inside ``ask``, which the
 engine charges to the strategy, i.e. to the run's search cost, on the device clock training is
-charged on (``trains = True``).  Deterministic for a seed.
+charged on (``device_clock = True``).  Deterministic for a seed.
 
 The mask search leaves number formats at the seed's (the widest offered); ``export_format``
 (e.g. ``"int8"``) writes one format into every format variable of the exported genotypes
@@ -39,7 +39,7 @@ class DNAS(Strategy):
 
     name = "dnas"
     description = "mask-based DNAS with multi-complexity loss (sweep of memory targets x energy strengths)"
-    trains = True
+    device_clock = True
 
     def __init__(self, problem: Problem, seed: int = 0, *,
                  targets: Sequence[float] = DEFAULT_TARGETS,

@@ -67,6 +67,7 @@ class ParEGO(Strategy):
     """ParEGO with constrained expected improvement over a sampled candidate pool."""
 
     name = "mobo"
+    device_clock = True  # GP fits: charged in CPU time
     description = "ParEGO Bayesian optimisation: random Chebyshev weights, GP, constrained EI"
 
     def __init__(self, problem: Problem, seed: int = 0, *, initial: int = 10, batch: int = 1,

@@ -81,6 +81,7 @@ class OptunaSampler(Strategy):
     """Adapter from the ask/tell :class:`Strategy` interface to an Optuna study."""
 
     name = "optuna"
+    device_clock = True  # the sampler's model fits: charged in CPU time
     description = "Optuna multi-objective samplers (tpe, gp, nsga2, nsga3, random) via ask-and-tell"
 
     def __init__(self, problem: Problem, seed: int = 0, *, sampler: str = "tpe",
