@@ -113,14 +113,19 @@ class PrecisionSearch(nn.Module):
         kept: dict[str, Number] = {"input": torch.tensor(float(arch.in_channels))}
         act_bits = {"input": torch.tensor(float(get_format(arch.input_format).bits))}
         out = {n: torch.zeros(()) for n in names}
+        # expected channel count per bit-width, once per logits entry (layers of a channel
+        # group share one)
+        counts: dict[str, list[tuple[int, torch.Tensor]]] = {}
+        act_widths = torch.tensor(self.act_bits, dtype=torch.float32)
         for op in arch.ops:
             cin = kept[op.inputs[0]]
             in_bits = act_bits[op.inputs[0]]
             if op.kind in ("conv", "linear"):
                 key = self.key[op.name]
-                probs = self._probs[key]
-                bits = self.bits_of(key)
-                parts = [(b, probs[:, i].sum()) for i, b in enumerate(bits) if b]
+                if key not in counts:
+                    per_bit = self._probs[key].sum(dim=0).unbind()
+                    counts[key] = [(b, n) for b, n in zip(self.bits_of(key), per_bit) if b]
+                parts = counts[key]
                 cout = cin if op.depthwise else sum(n for _, n in parts)
                 for b, n in parts:
                     part = replace(op, in_channels=n if op.depthwise else cin, out_channels=n,
@@ -139,7 +144,7 @@ class PrecisionSearch(nn.Module):
                 cout = cin
             kept[op.output] = cout
             a = self._act.get(op.name)
-            act_bits[op.output] = (a * torch.tensor(self.act_bits, dtype=a.dtype)).sum() if a is not None else in_bits
+            act_bits[op.output] = a @ act_widths.to(a.dtype) if a is not None else in_bits
         return out
 
     # ------------------------------------------------------------------ export
