@@ -4,9 +4,10 @@ Per output channel of every weight layer, a softmax (temperature ``tau``, anneal
 bit-widths ``(0, 2, 4, 8)`` - 0 prunes the channel, so it is offered only where the channel
 belongs to a searchable channel group, whose layers then share the choice (residual joins
 stay aligned).  The effective weight is ``sum_b p_b · Q_b(w)`` with ``Q_b`` symmetric
-per-channel fake quantisation (straight-through rounding, ``torch.fake_quantize_*`` fused
-kernels).  Per layer, a softmax over activation bit-widths ``(2, 4, 8)`` mixes fake-quantised
-outputs the same way.
+per-channel fake quantisation (straight-through rounding).  Per layer, a softmax over
+activation bit-widths ``(2, 4, 8)`` mixes per-tensor fake-quantised outputs the same way.  Both
+mixtures are single autograd nodes (:mod:`moo_nas.dnas.fakequant`), so a search step costs
+little more than a training step of the seed.
 
 Costs use expected bit-widths, through the same formulas as the objectives: a layer is split
 into one part per bit-width with ``out_channels`` = the expected number of channels at that
@@ -29,39 +30,10 @@ from ..errors import UserError
 from ..formats import get_format
 from ..space import Genotype
 from .export import Exported, export
+from .fakequant import MixQuant, MixQuantChannels, levels as _levels
 from .supernet import MaskedNet
 
 MPS_COSTS = ("model_bytes", "params", "macs", "bitops")
-
-
-def _levels(bits: int) -> int:
-    return 2 ** (bits - 1) - 1
-
-
-class _MixQuant(torch.autograd.Function):
-    """``sum_a p_a · Q_a(y)`` for per-tensor symmetric fake quantisers ``Q_a`` whose range is
-    ``[-max|y|, max|y|]`` (so nothing is clipped and the straight-through gradient with respect
-    to ``y`` is the identity).  Each ``Q_a`` is three in-place passes (scale, round, rescale);
-    the backward pass is one reduction per bit-width - far fewer passes than composing the same
-    with autograd (and than ``torch.fake_quantize_*``, which is slow on CPU)."""
-
-    @staticmethod
-    def forward(ctx, y, probs, levels):
-        amax = float(y.detach().abs().max().clamp_min(1e-12))
-        p = probs.detach().tolist()
-        qs, out = [], None
-        for n, pa in zip(levels, p):
-            q = torch.mul(y, n / amax).round_().mul_(amax / n)
-            qs.append(q)
-            out = q * pa if out is None else out.add_(q, alpha=pa)
-        ctx.save_for_backward(*qs)
-        return out
-
-    @staticmethod
-    def backward(ctx, grad):
-        flat = grad.reshape(-1)
-        gp = torch.stack([torch.dot(flat, q.reshape(-1)) for q in ctx.saved_tensors])
-        return grad, gp, None
 
 
 class PrecisionSearch(nn.Module):
@@ -101,6 +73,8 @@ class PrecisionSearch(nn.Module):
                 self.act_logits[op.name] = nn.Parameter(torch.zeros(len(self.act_bits)))
         self._probs: dict[str, torch.Tensor] = {}
         self._act: dict[str, torch.Tensor] = {}
+        self._act_levels = tuple(_levels(b) for b in self.act_bits)
+        self._levels = {k: tuple(_levels(b) if b else 0 for b in self.bits_of(k)) for k in self.logits}
 
     def bits_of(self, key: str) -> tuple[int, ...]:
         return self.weight_bits if key in self.prunable else tuple(b for b in self.weight_bits if b)
@@ -114,26 +88,13 @@ class PrecisionSearch(nn.Module):
         key = self.key.get(op)
         if key is None:
             return w
-        probs = self._probs[key]
-        wd = w.detach()
-        amax = wd.abs().flatten(1).amax(dim=1).clamp_min(1e-12)
-        zero = torch.zeros(w.shape[0], dtype=torch.int32)
-        shape = (-1,) + (1,) * (w.dim() - 1)
-        out: torch.Tensor | int = 0
-        for i, b in enumerate(self.bits_of(key)):
-            if b == 0:
-                continue
-            q = torch.fake_quantize_per_channel_affine(w, amax / _levels(b), zero, 0,
-                                                       -_levels(b), _levels(b))
-            out = out + probs[:, i].view(shape) * q
-        assert isinstance(out, torch.Tensor)  # weight_bits holds a non-zero width
-        return out
+        return MixQuantChannels.apply(w, self._probs[key], self._levels[key])
 
     def act(self, op: str, y: torch.Tensor) -> torch.Tensor:
         probs = self._act.get(op)
         if probs is None:
             return y
-        return _MixQuant.apply(y, probs, tuple(_levels(b) for b in self.act_bits))
+        return MixQuant.apply(y, probs, self._act_levels)
 
     def anneal(self, factor: float) -> None:
         """Multiply the temperature by ``factor`` (e.g. once per epoch)."""
@@ -152,14 +113,19 @@ class PrecisionSearch(nn.Module):
         kept: dict[str, Number] = {"input": torch.tensor(float(arch.in_channels))}
         act_bits = {"input": torch.tensor(float(get_format(arch.input_format).bits))}
         out = {n: torch.zeros(()) for n in names}
+        # expected channel count per bit-width, once per logits entry (layers of a channel
+        # group share one)
+        counts: dict[str, list[tuple[int, torch.Tensor]]] = {}
+        act_widths = torch.tensor(self.act_bits, dtype=torch.float32)
         for op in arch.ops:
             cin = kept[op.inputs[0]]
             in_bits = act_bits[op.inputs[0]]
             if op.kind in ("conv", "linear"):
                 key = self.key[op.name]
-                probs = self._probs[key]
-                bits = self.bits_of(key)
-                parts = [(b, probs[:, i].sum()) for i, b in enumerate(bits) if b]
+                if key not in counts:
+                    per_bit = self._probs[key].sum(dim=0).unbind()
+                    counts[key] = [(b, n) for b, n in zip(self.bits_of(key), per_bit) if b]
+                parts = counts[key]
                 cout = cin if op.depthwise else sum(n for _, n in parts)
                 for b, n in parts:
                     part = replace(op, in_channels=n if op.depthwise else cin, out_channels=n,
@@ -178,7 +144,7 @@ class PrecisionSearch(nn.Module):
                 cout = cin
             kept[op.output] = cout
             a = self._act.get(op.name)
-            act_bits[op.output] = (a * torch.tensor(self.act_bits, dtype=a.dtype)).sum() if a is not None else in_bits
+            act_bits[op.output] = a @ act_widths.to(a.dtype) if a is not None else in_bits
         return out
 
     # ------------------------------------------------------------------ export

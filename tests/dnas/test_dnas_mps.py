@@ -74,7 +74,7 @@ def test_unsupported_mps_cost_is_a_user_error():
 
 
 def test_fused_activation_mixture_matches_composed_fake_quantisation():
-    from moo_nas.dnas.mixed_precision import _MixQuant
+    from moo_nas.dnas.fakequant import MixQuant as _MixQuant
     from moo_nas.formats import get_format
 
     torch.manual_seed(0)
