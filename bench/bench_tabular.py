@@ -1,10 +1,12 @@
 """Table-backed search speed: evaluations per second through the engine (store writes included),
 next to the bare table lookup, and the wall time of the NB201 experiment.
 
-Every evaluation is written to SQLite; table lookups are committed in groups (at most 1000 rows
+Every evaluation is written to SQLite; table lookups are committed in groups (at most 5000 rows
 or 0.2 s, see ``moo_nas.run_writer.RunWriter``) because redoing a lost lookup costs nothing.
+The engine run uses its own, fresh evaluator (nothing looked up before), and the rate is given
+per wall-clock second and per CPU second of this process (the machine may be shared).
 
-    python bench/bench_tabular.py                 # throughput (target >= 5,000 evaluations/s)
+    python bench/bench_tabular.py                 # throughput (target >= 20,000 evaluations/s)
     python bench/bench_tabular.py --experiment    # + wall time of experiments/nb201.toml
                                                   #   (fresh temporary store and report)
 """
@@ -26,7 +28,7 @@ from moo_nas.tabular import make_table_evaluator
 
 ROOT = Path(__file__).resolve().parents[1]
 
-TARGET = 5000.0
+TARGET = 20000.0  # issue 16
 
 
 def throughput(n: int, strategy: str) -> None:
@@ -41,17 +43,19 @@ def throughput(n: int, strategy: str) -> None:
     for i, g in enumerate(gs):
         ev.evaluate(g, 0)
     lookup = n / (time.perf_counter() - t0)
+    space, ev = make_table_evaluator("nb201", {}, objs)  # fresh: no lookup done before
     with tempfile.TemporaryDirectory() as d:
         store = Store(Path(d) / "bench.sqlite")
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         r = run_search(store, Problem(space, objs), ev, strategy, {}, 0, Budget(evaluations=n))
-        wall = time.perf_counter() - t0
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
         stored = len(store.evaluations(r.run_id))
         store.close()
     rate = stored / wall
     print(f"bare TableEvaluator.evaluate: {lookup:,.0f} lookups/s")
     print(f"engine '{strategy}' + SQLite store: {stored} evaluations in {wall:.2f} s = "
           f"{rate:,.0f} evaluations/s (target {TARGET:,.0f}/s, ratio {rate / TARGET:.2f}); "
+          f"per CPU second of this process {stored / cpu:,.0f}/s; "
           f"engine+store / bare lookup = {rate / lookup:.3f}")
 
 

@@ -37,6 +37,7 @@ is charged on.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import time
@@ -61,6 +62,10 @@ from .strategy import Observation, Problem, Strategy
 WORST = 1e12
 #: asks in a row that proposed only genotypes the run has already evaluated before it stops
 MAX_STALE_ASKS = 50
+#: most genotypes per ask for strategies that can ask ahead (see ``SearchRun._batch``)
+ASK_AHEAD = 256
+#: allocations between young-generation collections during table-backed runs
+GC_THRESHOLD = 50_000
 
 
 @dataclass(frozen=True)
@@ -110,10 +115,10 @@ def _sha(obj: Any) -> str:
 def observation(problem: Problem, genotype: Genotype, ev: Evaluation) -> Observation:
     """What a strategy sees of an evaluation: objectives in minimisation form (None when it
     failed; worst values for metrics it lacks), constraint values (<= 0 feasible)."""
-    values = {k: v.value for k, v in ev.values.items()}
+    values = ev.values
     f = None if ev.status == "failed" else np.array(
-        [o.to_min(values[o.name]) if o.name in values else WORST for o in problem.objectives])
-    g = np.array([o.violation(values[o.name]) if o.name in values else 0.0
+        [o.to_min(values[o.name].value) if o.name in values else WORST for o in problem.objectives])
+    g = np.array([o.violation(values[o.name].value) if o.name in values else 0.0
                   for o in problem.constrained], dtype=float)
     return Observation(genotype, f, g, ev.status, ev)
 
@@ -437,7 +442,7 @@ class SearchRun:
             if self.strategy.finished():
                 break
             before = self.distinct
-            seqs = self.propose(self.strategy.batch_size())
+            seqs = self.propose(self._batch())
             if not seqs:
                 break
             if not self.complete(seqs):
@@ -448,6 +453,20 @@ class SearchRun:
                 self.stop_reason = (f"the strategy proposed only genotypes already evaluated for "
                                     f"{MAX_STALE_ASKS} asks in a row")
                 break
+
+    def _batch(self) -> int:
+        """Genotypes per synchronous ask: the strategy's batch size, or, for a strategy whose
+        proposals do not depend on results (:attr:`Strategy.ask_ahead`) evaluated by lookups
+        that cost nothing to redo under an evaluation-count budget, up to :data:`ASK_AHEAD` at
+        once (the same genotypes in the same order; fewer asks, events and store rows) — one
+        at a time again after an ask that found nothing new (a space seen in full)."""
+        n = self.strategy.batch_size()
+        b = self.budget
+        if (self.strategy.ask_ahead and self.evaluator.recomputable and b.evaluations is not None
+                and b.seconds is None and b.cost_hours is None and not self.stale_asks):
+            left = b.remaining_evaluations(self.distinct) or 1
+            n = max(n, min(ASK_AHEAD, left))
+        return n
 
     def search_async(self) -> None:
         """Keep ``workers`` evaluations in flight: ask for one genotype whenever a worker is
@@ -529,6 +548,11 @@ class SearchRun:
             return RunResult(self.run_id, evaluations, self.replayed, "finished",
                              dict(self.store.run(self.run_id).stats))
         status = "interrupted"
+        relaxed = gc.get_threshold()
+        if self.evaluator.recomputable:
+            # table lookups create thousands of small records a second; the cyclic collector
+            # would rescan every live record (the run's history) many times over
+            gc.set_threshold(max(relaxed[0], GC_THRESHOLD), *relaxed[1:])
         try:
             if self.strategy.asynchronous and self.executor.workers > 1:
                 self.search_async()
@@ -539,6 +563,7 @@ class SearchRun:
             try:
                 self.writer.flush()  # what was done stays stored, also when something raised
             finally:
+                gc.set_threshold(*relaxed)
                 self._release(status)
         evaluations = [self.results[s] for s in sorted(self.results)]
         return RunResult(self.run_id, evaluations, self.replayed, status, dict(self.strategy.stats()))

@@ -412,8 +412,17 @@ def _run_one(exp: Experiment, strategy: StrategyEntry, seed: int,
     return r.run_id
 
 
+def _interrupt_once(signum: int, frame: Any) -> None:
+    """SIGINT handler of a worker process: the first interrupts the run, later ones are ignored
+    (Ctrl-C in a terminal reaches the whole process group and the parent then interrupts each
+    worker again; a second KeyboardInterrupt would cut short the release of the run)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    raise KeyboardInterrupt
+
+
 def _child(exp: Experiment, strategy: StrategyEntry, seed: int, conn: Any) -> None:
     """Body of a worker process of :func:`_run_parallel`: one run, its outcome sent back."""
+    signal.signal(signal.SIGINT, _interrupt_once)
     try:
         conn.send(("ok", _run_one(exp, strategy, seed)))
     except UserError as exc:

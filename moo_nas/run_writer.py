@@ -18,7 +18,7 @@ class RunWriter:
     strategy or the evaluator works, so parallel runs on one store never starve each other."""
 
     #: a buffered writer writes when it holds this many rows and events, or this many seconds
-    max_rows, max_seconds = 1000, 0.2
+    max_rows, max_seconds = 5000, 0.2
 
     def __init__(self, store: Store, run_id: int, first_event: int, buffered: bool) -> None:
         self.store, self.run_id, self.buffered = store, run_id, buffered

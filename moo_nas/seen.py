@@ -19,6 +19,11 @@ class Seen:
     half of it or once every retry failed, it draws uniformly from the explicit list of those
     left instead, whose retries would otherwise grow without bound; once every genotype was
     seen, a plain draw (repeats are then unavoidable).
+
+    In a space without conditions (every assignment is canonical) the list of those left holds
+    integer codes (the mixed-radix number of the option indices, i.e. the position in
+    :meth:`SearchSpace.all_genotypes` order), so building it creates no genotype objects; the
+    draws are the same as from the list of genotypes.
     """
 
     def __init__(self, space: SearchSpace, *, enumerate_up_to: int = 1_000_000) -> None:
@@ -26,8 +31,10 @@ class Seen:
         self.keys: set[str] = set()
         self.enumerate_up_to = int(enumerate_up_to)
         self._size: int | None = None
-        self._left: list[Genotype] | None = None
-        self._left_pos: dict[str, int] = {}
+        self._left: list[Genotype] | list[int] | None = None
+        self._left_pos: dict = {}  # key (or integer code) -> position in ``_left``
+        self._added: list[Genotype] = []  # every recorded genotype, in order
+        self._codec = _Codec(space) if not space.conditions else None
 
     def __contains__(self, item: Genotype | str) -> bool:
         return (item.key if isinstance(item, Genotype) else item) in self.keys
@@ -52,12 +59,17 @@ class Seen:
         if key in self.keys:
             return False
         self.keys.add(key)
-        i = self._left_pos.pop(key, None)
-        if i is not None and self._left is not None:  # swap-remove from the list of those left
-            last = self._left.pop()
-            if i < len(self._left):
-                self._left[i] = last
-                self._left_pos[last.key] = i
+        self._added.append(genotype)
+        if self._left is None:
+            return True
+        ident = key if self._codec is None else self._codec.code(genotype)
+        i = self._left_pos.pop(ident, None)
+        if i is not None:  # swap-remove from the list of those left
+            left: list = self._left
+            last = left.pop()
+            if i < len(left):
+                left[i] = last
+                self._left_pos[last.key if self._codec is None else last] = i
         return True
 
     def first_unseen(self, genotype: Genotype, again: Callable[[Genotype], Genotype],
@@ -93,13 +105,55 @@ class Seen:
         return g
 
     def _enumerate(self) -> None:
-        self._left = [g for g in self.space.all_genotypes() if g.key not in self.keys]
-        self._left_pos = {g.key: i for i, g in enumerate(self._left)}
+        if self._codec is None:
+            self._left = [g for g in self.space.all_genotypes() if g.key not in self.keys]
+            self._left_pos = {g.key: i for i, g in enumerate(self._left)}
+            return
+        taken = np.zeros(self.size, dtype=bool)
+        taken[[self._codec.code(g) for g in self._added]] = True
+        codes: list[int] = np.flatnonzero(~taken).tolist()
+        self._left = codes
+        self._left_pos = dict(zip(codes, range(len(codes))))
 
     def _from_left(self, rng: np.random.Generator, tries: int, also: Collection[str]) -> Genotype:
         left = self._left
         assert left
-        g = left[int(rng.integers(len(left)))]
+        pick = left.__getitem__ if self._codec is None else (
+            lambda i: self._codec.genotype(left[i]))  # type: ignore[union-attr]
+
+        g = pick(int(rng.integers(len(left))))
         if also:
-            g, _ = self.first_unseen(g, lambda _: left[int(rng.integers(len(left)))], tries, also)
+            g, _ = self.first_unseen(g, lambda _: pick(int(rng.integers(len(left)))), tries, also)
         return g
+
+
+class _Codec:
+    """Genotype <-> integer code of a space without conditions: the option indices read as a
+    mixed-radix number, the first variable most significant (the order of
+    :meth:`SearchSpace.all_genotypes`)."""
+
+    def __init__(self, space: SearchSpace) -> None:
+        self.space = space
+        self.variables = space.variables
+        self.sizes = [len(v) for v in self.variables]
+        self.strides = [int(np.prod(self.sizes[i + 1:], dtype=np.int64)) for i in range(len(self.sizes))]
+        self.index: list[dict] = []
+        for v in self.variables:
+            try:
+                self.index.append({o: i for i, o in enumerate(v.options)})
+            except TypeError:  # unhashable options: Variable.index
+                self.index.append({})
+
+    def code(self, genotype: Genotype) -> int:
+        c = 0
+        for (_, value), v, pos, stride in zip(genotype.values, self.variables, self.index, self.strides):
+            i = pos.get(value) if pos else None
+            c += (v.index(value) if i is None else i) * stride
+        return c
+
+    def genotype(self, code: int) -> Genotype:
+        idx = []
+        for stride in self.strides:
+            i, code = divmod(code, stride)
+            idx.append(i)
+        return self.space._genotype(idx)

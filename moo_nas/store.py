@@ -31,7 +31,6 @@ from __future__ import annotations
 import csv
 import json
 import math
-from functools import lru_cache
 import os
 import socket
 import sqlite3
@@ -42,7 +41,7 @@ from typing import Any, Iterable, Sequence
 
 from .errors import UserError
 from .objectives import Value
-from .records import Evaluation
+from .records import Evaluation, encode_values
 
 SCHEMA_VERSION = 2
 
@@ -182,35 +181,16 @@ def new_owner() -> str:
 
 
 _SORTED_JSON = json.JSONEncoder(sort_keys=True)
+_GENOTYPE_JSON: dict[str, str] = {}  # genotype key -> its JSON (the key determines the values)
 
 
-@lru_cache(maxsize=4096)
-def _value_prefix(origin: str, source: str) -> str:
-    return _SORTED_JSON.encode({"origin": origin, "source": source})[:-1] + ', "value": '
-
-
-def _value_json(v: Value) -> str:
-    """``v.to_json()`` encoded as ``json.dumps(..., sort_keys=True)`` would, with the constant
-    provenance part encoded once per (origin, source)."""
-    if type(v.value) is float and math.isfinite(v.value):
-        return _value_prefix(v.origin, v.source) + float.__repr__(v.value) + "}"
-    return _SORTED_JSON.encode(v.to_json())
-
-
-def _values_to_json(values: dict[str, Value]) -> str:
-    """``values`` as JSON (keys sorted); each distinct value is encoded once (table lookups
-    repeat the same values with long provenance strings)."""
-    return "{" + ", ".join(f"{_key_json(k)}: {_value_json(values[k])}" for k in sorted(values)) + "}"
-
-
-@lru_cache(maxsize=4096)
-def _key_json(key: str) -> str:
-    return json.dumps(key)
-
-
-@lru_cache(maxsize=65536)
-def _genotype_json(key: str, items: tuple[tuple[str, Any], ...]) -> str:
-    return _SORTED_JSON.encode(dict(items))
+def _genotype_json(key: str, genotype: dict[str, Any]) -> str:
+    text = _GENOTYPE_JSON.get(key)
+    if text is None:
+        if len(_GENOTYPE_JSON) >= 65536:
+            _GENOTYPE_JSON.clear()
+        text = _GENOTYPE_JSON[key] = _SORTED_JSON.encode(genotype)
+    return text
 
 
 def _values_from_json(text: str) -> dict[str, Value]:
@@ -386,8 +366,8 @@ class Store:
             if evaluations:
                 self.conn.executemany(
                     f"INSERT OR IGNORE INTO evaluations ({self._COLS}) VALUES ({','.join('?' * 18)})",
-                    [(ev.run_id, ev.seq, ev.genotype_key, _genotype_json(ev.genotype_key, tuple(ev.genotype.items())),
-                      ev.arch_key, ev.cache_key, ev.status, _values_to_json(ev.values), ev.train_s,
+                    [(ev.run_id, ev.seq, ev.genotype_key, _genotype_json(ev.genotype_key, ev.genotype),
+                      ev.arch_key, ev.cache_key, ev.status, ev.encoded_values or encode_values(ev.values), ev.train_s,
                       ev.measure_s, ev.strategy_s, ev.cost_s, ev.wall_s, int(ev.cached), ev.device,
                       ev.error, ev.finished or now, ev.clock_s) for ev in evaluations])
             if events:
@@ -398,7 +378,7 @@ class Store:
                       _SORTED_JSON.encode(list(e.genotypes))) for rid, idx, e in events])
             if measurements:
                 self.conn.executemany("INSERT OR IGNORE INTO measurements VALUES (?,?,?)",
-                                      [(k, _values_to_json(v), now) for k, v in measurements])
+                                      [(k, encode_values(v), now) for k, v in measurements])
 
     def add_evaluation(self, ev: Evaluation) -> None:
         """Insert one evaluation, durable when this returns."""

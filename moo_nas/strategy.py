@@ -93,6 +93,10 @@ class Strategy(ABC):
     #: CPU, :func:`moo_nas.training.device_seconds`) instead of wall time, so it shares one cost
     #: axis with the evaluations and does not grow with the machine's load.
     device_clock: ClassVar[bool] = False
+    #: True when the proposals never depend on what is told: ``ask(n)`` returns the same
+    #: genotypes as ``n`` asks of one with tells in between (``random``).  For evaluations that
+    #: cost nothing to redo (table lookups) the engine then asks for many at once.
+    ask_ahead: ClassVar[bool] = False
     #: genotypes asked and not yet told (being evaluated), set by the engine before each ask
     pending: tuple[Genotype, ...] = ()
 

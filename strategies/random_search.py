@@ -23,6 +23,8 @@ class RandomSearch(Strategy):
     #: asynchronous: each ask is independent of results (pending genotypes are never re-proposed:
     #: they count as seen the moment they are asked)
     asynchronous = True
+    #: proposals never depend on results, so table-backed runs are asked for many at once
+    ask_ahead = True
     ENUMERATE_UP_TO = 1_000_000
     description = "uniform random sampling (baseline)"
 

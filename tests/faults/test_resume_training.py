@@ -182,5 +182,5 @@ def test_ctrl_c_on_compare_stops_queued_runs(tmp_path):
     with Store(store) as s:
         runs = s.runs()
         assert {r.id for r in runs} == started  # no queued run started after Ctrl-C
-        assert all(r.status in ("interrupted", "finished") for r in runs)
+        assert all(r.status in ("interrupted", "finished") for r in runs), [(r.id, r.status) for r in runs]
     assert len(runs) < 8

@@ -68,7 +68,7 @@ def test_tell_accepts_subsets_in_any_order_and_pending_points_matter(name):
     problem = make_problem()
     ev = AnalyticEvaluator(problem.space, problem.objectives)
     differs = 0
-    for seed in range(3):
+    for seed in range(6):
         with_pending = STRATEGIES.get(name).create(problem, seed, SMALL_BO)
         blind = STRATEGIES.get(name).create(problem, seed, SMALL_BO)
         blind.book.pending_rows = lambda: np.zeros((0, len(problem.space.variables)), dtype=int)
@@ -84,7 +84,7 @@ def test_tell_accepts_subsets_in_any_order_and_pending_points_matter(name):
         a2, b2 = with_pending.ask(1), blind.ask(1)  # a1 / b1 still being evaluated
         assert set(with_pending.book.pending) == {a1[0].key, a2[0].key}
         differs += a2 != b2
-    assert differs >= 2
+    assert differs >= 2  # the second choice, with the first pending, differs for some seeds
 
 
 @pytest.mark.parametrize("name", ["optuna-tpe", "optuna-gp"])

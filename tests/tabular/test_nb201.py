@@ -272,6 +272,7 @@ def test_grouped_commits_are_flushed_when_the_strategy_raises(setup, tmp_path):
 
     class Breaks(RandomSearch):
         name = "random"
+        ask_ahead = False  # one genotype per ask, so it breaks after 30 recorded lookups
 
         def ask(self, n):
             if len(self._seen) >= 30:
@@ -284,3 +285,29 @@ def test_grouped_commits_are_flushed_when_the_strategy_raises(setup, tmp_path):
             run_search(st, Problem(space, ev.objectives), ev, Breaks, {}, 0, Budget(evaluations=100))
     with Store(tmp_path / "s.sqlite") as other:  # a second connection sees every finished lookup
         assert len(other.evaluations(other.runs()[0].id)) == 30
+
+
+def test_ask_ahead_proposes_what_single_asks_propose(setup, tmp_path):
+    """random asks table lookups many at a time: the same genotypes in the same order as one
+    per ask, in fewer ask events; a resumed run with a larger budget continues identically."""
+    from moo_nas.strategy import Problem
+    from strategies.random_search import RandomSearch
+
+    from moo_nas.engine import ASK_AHEAD, Budget, run_search
+    from moo_nas.store import Store
+
+    class OneByOne(RandomSearch):
+        name = "random"
+        ask_ahead = False
+
+    space, ev = setup
+    prob = Problem(space, ev.objectives)
+    with Store(tmp_path / "a.sqlite") as a, Store(tmp_path / "b.sqlite") as b:
+        ahead = run_search(a, prob, ev, "random", {}, 3, Budget(evaluations=300))
+        single = run_search(b, prob, ev, OneByOne, {}, 3, Budget(evaluations=300))
+        assert [e.genotype_key for e in ahead.evaluations] == [e.genotype_key for e in single.evaluations]
+        asks = [e for e in a.events(ahead.run_id) if e.kind == "ask"]
+        assert len(asks) == -(-300 // ASK_AHEAD) < len([e for e in b.events(single.run_id) if e.kind == "ask"])
+        more = run_search(a, prob, ev, "random", {}, 3, Budget(evaluations=400))
+        longer = run_search(b, prob, ev, OneByOne, {}, 3, Budget(evaluations=400))
+        assert [e.genotype_key for e in more.evaluations] == [e.genotype_key for e in longer.evaluations]
