@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable, Collection
+from typing import Any, Callable, Collection
 
 import numpy as np
 
@@ -116,10 +116,12 @@ class Seen:
         self._left_pos = dict(zip(codes, range(len(codes))))
 
     def _from_left(self, rng: np.random.Generator, tries: int, also: Collection[str]) -> Genotype:
-        left = self._left
+        left: list[Any] | None = self._left
         assert left
-        pick = left.__getitem__ if self._codec is None else (
-            lambda i: self._codec.genotype(left[i]))  # type: ignore[union-attr]
+        codec = self._codec
+
+        def pick(i: int) -> Genotype:
+            return left[i] if codec is None else codec.genotype(left[i])
 
         g = pick(int(rng.integers(len(left))))
         if also:
