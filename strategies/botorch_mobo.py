@@ -25,7 +25,9 @@ After ``initial`` uniformly drawn genotypes, every ask
 3. maximises it over a candidate set (:func:`strategies.bo_inputs.candidate_rows`): every
    unevaluated genotype when the space has at most ``pool`` of them (NAS-Bench-201's 15 625
    with ``pool >= 15625``), otherwise ``pool`` uniform rows plus ``local`` mutants of the
-   current feasible front.  With ``screen > 0`` only the ``screen`` most promising of them by
+   current feasible front.  The baseline is first pruned to the points with a positive
+   probability of being on the feasible front (``prune_samples`` posterior draws; BoTorch's
+   default 2048).  With ``screen > 0`` only the ``screen`` most promising of them by
    the models' marginal predictions (:meth:`_BoTorchMOBO._screen`) are scored by the Monte-Carlo
    acquisition, whose cost per candidate grows with the baseline and pending points.  A batch of
    ``n`` is chosen greedily, each choice added to the pending points before the next.
@@ -121,12 +123,13 @@ class _BoTorchMOBO(Strategy):
     def __init__(self, problem: Problem, seed: int = 0, *, initial: int = 10, batch: int = 1,
                  pool: int = 2000, local: int = 500, max_train: int | None = None,
                  screen: int = 256, refit_every: int = 1, fit_iterations: int = 100,
-                 samples: int = 128, onehot: bool = True) -> None:
+                 samples: int = 128, prune_samples: int = 2048, onehot: bool = True) -> None:
         super().__init__(problem, seed)
         for name, v, low in (("initial", initial, 2), ("batch", batch, 1), ("pool", pool, 1),
                              ("local", local, 0), ("refit_every", refit_every, 1),
                              ("samples", samples, 1), ("max_train", max_train, 4),
-                             ("fit_iterations", fit_iterations, 1), ("screen", screen, 0)):
+                             ("fit_iterations", fit_iterations, 1), ("screen", screen, 0),
+                             ("prune_samples", prune_samples, 1)):
             if name == "max_train" and v is None:
                 continue
             if isinstance(v, bool) or not isinstance(v, int) or v < low:
@@ -137,6 +140,7 @@ class _BoTorchMOBO(Strategy):
         self.initial, self.batch, self.pool, self.local = initial, batch, pool, local
         self.max_train, self.refit_every, self.samples = max_train, refit_every, samples
         self.fit_iterations, self.screen = fit_iterations, screen
+        self.prune_samples = prune_samples
         self.encoder = Encoder(self.space, onehot)
         self.book = Bookkeeping(self.space)
         self.everything = all_rows(self.space) if self.space.size() <= pool else None
@@ -304,7 +308,8 @@ class _BoTorchMOBO(Strategy):
         m = self.problem.n_obj
         return prune_inferior_points_multi_objective(
             model, x_base, ref_point=self.torch.full((m,), -REFERENCE, dtype=self.torch.float64),
-            objective=self._objective(), constraints=constraints or None)
+            objective=self._objective(), constraints=constraints or None,
+            num_samples=self.prune_samples)
 
     def _objective(self) -> Any:
         from botorch.acquisition.multi_objective.objective import IdentityMCMultiOutputObjective

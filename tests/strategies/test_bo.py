@@ -119,3 +119,13 @@ def test_beats_random_search(tmp_path, name):
     norm = Normalisation(front.min(axis=0), front.max(axis=0))
     hv = {k: np.mean([norm.hypervolume(runs[k, s]) for s in (0, 1, 2)]) for k in (name, "random")}
     assert hv[name] > hv["random"] + 0.02, hv
+
+
+@pytest.mark.parametrize("option", ["initial", "pool", "samples", "prune_samples", "max_train",
+                                    "refit_every", "screen"])
+def test_bad_option_values_are_one_sentence(option):
+    from moo_nas.errors import UserError
+
+    for bad in (-1, 1.5, True):
+        with pytest.raises(UserError, match=f"option {option} must be an integer"):
+            STRATEGIES.get("qnehvi").create(make_problem(), 0, {option: bad})
