@@ -137,7 +137,8 @@ class PrecisionSearch(nn.Module):
         self.refresh()
         polys = self._cost_polys(net, tuple(names))
         if polys is None:
-            return self._formulas(net, names, self._counts_of, self._act_of, torch.tensor)
+            values = self._formulas(net, names, self._counts_of, self._act_of, torch.tensor)
+            return {n: torch.as_tensor(v) for n, v in values.items()}
         x = self._variables()
         return {n: p(x).to(torch.float32) for n, p in zip(names, polys)}
 
@@ -169,7 +170,7 @@ class PrecisionSearch(nn.Module):
         (traced on first use), or None when one of them is not a polynomial."""
         cache_key = (id(net), names)
         if cache_key not in self._polys:
-            index: dict[str, list[tuple[int, Number]]] = {}
+            index: dict[str, list[tuple[int, Poly]]] = {}
             i = 0
             for key in self.logits:
                 index[key] = []
@@ -177,7 +178,7 @@ class PrecisionSearch(nn.Module):
                     if b:
                         index[key].append((b, Poly.var(i)))
                         i += 1
-            act = {}
+            act: dict[str, Poly] = {}
             for op in self.act_logits:
                 act[op] = Poly.var(i)
                 i += 1

@@ -88,12 +88,12 @@ class Poly:
     def _refuse(self, *_: object) -> bool:
         raise NotPolynomial("a polynomial has no order or truth value")
 
-    __lt__ = __le__ = __gt__ = __ge__ = __bool__ = _refuse  # type: ignore[assignment]
+    __lt__ = __le__ = __gt__ = __ge__ = __bool__ = _refuse
 
     def __float__(self) -> float:
         raise NotPolynomial("a polynomial is not a number")
 
-    __int__ = __index__ = __round__ = __float__  # type: ignore[assignment]
+    __int__ = __index__ = __round__ = __float__
 
 
 class CompiledPoly:
