@@ -147,15 +147,14 @@ class MixQuantChannels(torch.autograd.Function):
     @staticmethod
     def forward(ctx, w: torch.Tensor, probs: torch.Tensor,
                 levels: Sequence[int]) -> torch.Tensor:
-        cols = [a for a, n in enumerate(levels) if n]
+        cols, inv_levels = _channel_constants(tuple(levels), w.dtype, w.device)
         flat = w.detach().reshape(w.shape[0], -1)
         amax = flat.abs().amax(dim=1).clamp_min(1e-12)
-        scale = amax.unsqueeze(0) / torch.tensor([levels[a] for a in cols], dtype=w.dtype,
-                                                 device=w.device).view(-1, 1)  # (A, C)
+        scale = amax.unsqueeze(0) / inv_levels  # (A, C)
         q = torch.mul(flat.unsqueeze(0), (1.0 / scale).unsqueeze(2)).round_().mul_(scale.unsqueeze(2))
         p = probs.detach()[:, cols].t().to(w.dtype)  # (A, C)
         out = torch.mul(q[0], p[0].unsqueeze(1))
-        for a in range(1, len(cols)):
+        for a in range(1, p.shape[0]):
             out.addcmul_(q[a], p[a].unsqueeze(1))
         ctx.save_for_backward(q, p)
         ctx.cols, ctx.n_levels = cols, len(levels)
@@ -167,6 +166,28 @@ class MixQuantChannels(torch.autograd.Function):
         g = grad.reshape(grad.shape[0], -1)
         grad_w = g * p.sum(dim=0).unsqueeze(1)
         dots = (q * g.unsqueeze(0)).sum(dim=2)  # (A, C)
-        grad_p = torch.zeros(g.shape[0], ctx.n_levels, dtype=grad.dtype, device=grad.device)
-        grad_p[:, ctx.cols] = dots.t()
+        cols = ctx.cols
+        if isinstance(cols, slice):  # zero columns for the pruning choices around the others
+            grad_p = torch.nn.functional.pad(dots.t(), (cols.start, ctx.n_levels - cols.stop))
+        else:
+            grad_p = torch.zeros(g.shape[0], ctx.n_levels, dtype=grad.dtype, device=grad.device)
+            grad_p[:, cols] = dots.t()
         return grad_w.view(grad.shape), grad_p, None
+
+
+_CHANNEL_CONSTANTS: dict[tuple, tuple[slice | list[int], torch.Tensor]] = {}
+
+
+def _channel_constants(levels: tuple[int, ...], dtype: torch.dtype,
+                       device: torch.device) -> tuple[slice | list[int], torch.Tensor]:
+    """For :class:`MixQuantChannels`: the columns of the non-zero levels (a slice when they
+    are contiguous, as with the pruning level 0 first) and those levels as an ``(A, 1)``
+    tensor; made once per levels, dtype and device."""
+    key = (levels, dtype, device)
+    c = _CHANNEL_CONSTANTS.get(key)
+    if c is None:
+        cols = [a for a, n in enumerate(levels) if n]
+        span = slice(cols[0], cols[-1] + 1) if cols == list(range(cols[0], cols[-1] + 1)) else cols
+        c = _CHANNEL_CONSTANTS[key] = (span, torch.tensor(
+            [levels[a] for a in cols], dtype=dtype, device=device).view(-1, 1))
+    return c

@@ -89,6 +89,7 @@ class KernelMask(nn.Module):
     """Cumulative ring mask over the taps of a centred odd kernel of ``dims`` dimensions."""
 
     base: torch.Tensor   # buffer: taps of the smallest option
+    steps: torch.Tensor  # buffer: kernel size added by each ring
     rings: torch.Tensor  # buffer: taps added by each larger option, one ring per row
 
     def __init__(self, options: Sequence[int], dims: int):
@@ -107,6 +108,10 @@ class KernelMask(nn.Module):
         self.register_buffer("rings", torch.stack([b - a for a, b in zip(rings, rings[1:])])
                              if len(rings) > 1 else torch.zeros(0, *rings[0].shape),
                              persistent=False)
+        # kernel size added by each ring
+        self.register_buffer("steps", torch.tensor(
+            [b - a for a, b in zip(self.options, self.options[1:])], dtype=torch.float32),
+            persistent=False)
         self.theta = nn.Parameter(torch.ones(len(self.options) - 1))
 
     def keeps(self) -> torch.Tensor:
@@ -115,15 +120,16 @@ class KernelMask(nn.Module):
 
     def forward(self) -> torch.Tensor:
         """Tap mask of shape ``(k,)*dims``."""
-        keeps = self.keeps()
+        return self.taps(self.keeps())
+
+    def taps(self, keeps: torch.Tensor) -> torch.Tensor:
+        """Tap mask of shape ``(k,)*dims`` for the ring keeps ``keeps`` (see :meth:`keeps`)."""
         return self.base + (keeps.view(-1, *([1] * self.dims)) * self.rings).sum(0)
 
     def effective(self, keeps: torch.Tensor | None = None) -> torch.Tensor:
         """Kernel size per dimension as a differentiable scalar."""
         keeps = self.keeps() if keeps is None else keeps
-        steps = torch.tensor([b - a for a, b in zip(self.options, self.options[1:])],
-                             dtype=keeps.dtype)
-        return self.options[0] + (keeps * steps).sum()
+        return self.options[0] + (keeps * self.steps.to(keeps.dtype)).sum()
 
     def chosen(self) -> int:
         with torch.no_grad():
@@ -159,6 +165,9 @@ def clamp_(module: nn.Module) -> None:
 
 def clamp_params_(params: Sequence[torch.Tensor]) -> None:
     """Clip the given mask parameters to [0, 1] in place."""
+    if not params:
+        return
     with torch.no_grad():
-        for p in params:
-            p.clamp_(0.0, 1.0)
+        # two multi-tensor ops instead of one clamp per parameter (same values)
+        torch._foreach_clamp_min_(list(params), 0.0)
+        torch._foreach_clamp_max_(list(params), 1.0)

@@ -31,6 +31,7 @@ from ..formats import get_format
 from ..space import Genotype
 from .export import Exported, export
 from .fakequant import MixQuant, MixQuantChannels, levels as _levels
+from .poly import CompiledPoly, NotPolynomial, Poly
 from .supernet import MaskedNet
 
 MPS_COSTS = ("model_bytes", "params", "macs", "bitops")
@@ -73,16 +74,35 @@ class PrecisionSearch(nn.Module):
                 self.act_logits[op.name] = nn.Parameter(torch.zeros(len(self.act_bits)))
         self._probs: dict[str, torch.Tensor] = {}
         self._act: dict[str, torch.Tensor] = {}
+        self._probs_key: tuple | None = None
+        # cost formulas traced into polynomials of the expected counts and bit-widths, by
+        # (network, cost names); see _cost_polys
+        self._polys: dict[tuple[int, tuple[str, ...]], list[CompiledPoly] | None] = {}
         self._act_levels = tuple(_levels(b) for b in self.act_bits)
         self._levels = {k: tuple(_levels(b) if b else 0 for b in self.bits_of(k)) for k in self.logits}
+        # columns of each logits entry with a non-zero bit-width (None: all) and the
+        # activation bit-widths, for the variables of the traced cost polynomials
+        self._nonzero_cols = {k: None if all(self.bits_of(k)) else torch.tensor(
+            [j for j, b in enumerate(self.bits_of(k)) if b]) for k in self.logits}
+        self._act_widths = torch.tensor(self.act_bits, dtype=torch.float32)
 
     def bits_of(self, key: str) -> tuple[int, ...]:
         return self.weight_bits if key in self.prunable else tuple(b for b in self.weight_bits if b)
 
     def refresh(self) -> None:
-        """Softmaxes of this step (called once per forward pass)."""
+        """Softmaxes of this step (called once per forward pass).
+
+        Recomputed only when a logits tensor changed (its in-place version counter moved),
+        the temperature changed or autograd was switched on or off since the last call, so the
+        forward pass and the cost terms of one step share one set of softmax nodes."""
+        key = (self.tau, torch.is_grad_enabled(),
+               tuple((id(v), v._version) for v in self.logits.values()),
+               tuple((id(v), v._version) for v in self.act_logits.values()))
+        if key == self._probs_key:
+            return
         self._probs = {k: torch.softmax(v / self.tau, dim=1) for k, v in self.logits.items()}
         self._act = {k: torch.softmax(v / self.tau, dim=0) for k, v in self.act_logits.items()}
+        self._probs_key = key
 
     def weight(self, op: str, w: torch.Tensor) -> torch.Tensor:
         key = self.key.get(op)
@@ -103,28 +123,92 @@ class PrecisionSearch(nn.Module):
     # ------------------------------------------------------------------ costs
     def costs(self, net: MaskedNet, names: Sequence[str]) -> dict[str, torch.Tensor]:
         """Expected ``model_bytes``, ``params``, ``macs`` and/or ``bitops`` of the seed-depth
-        network (depth is not searched together with precision)."""
+        network (depth is not searched together with precision).
+
+        The formulas (:meth:`_formulas`) are polynomials in the expected channel count of each
+        weight bit-width and the expected activation bit-width of each layer; they are traced
+        once (:mod:`moo_nas.dnas.poly`) and evaluated per step on the vector of those
+        variables (:meth:`_variables`) - the same values and gradients as running them on
+        tensors, which remains the fallback for a formula that is not a polynomial."""
         bad = [n for n in names if n not in MPS_COSTS]
         if bad:
             raise UserError(f"mixed-precision search supports the costs {', '.join(MPS_COSTS)}, "
                             f"not {bad}.")
         self.refresh()
+        polys = self._cost_polys(net, tuple(names))
+        if polys is None:
+            values = self._formulas(net, names, self._counts_of, self._act_of, torch.tensor)
+            return {n: torch.as_tensor(v) for n, v in values.items()}
+        x = self._variables()
+        return {n: p(x).to(torch.float32) for n, p in zip(names, polys)}
+
+    def _counts_of(self, key: str) -> list[tuple[int, Number]]:
+        """Expected channel count of each non-zero weight bit-width of a logits entry."""
+        per_bit = self._probs[key].sum(dim=0).unbind()
+        return [(b, n) for b, n in zip(self.bits_of(key), per_bit) if b]
+
+    def _act_of(self, op: str) -> Number | None:
+        """Expected activation bit-width of layer ``op`` (None: not searched)."""
+        a = self._act.get(op)
+        return None if a is None else a @ torch.tensor(self.act_bits, dtype=a.dtype)
+
+    def _variables(self) -> torch.Tensor:
+        """The variables of the traced polynomials: per logits entry, the expected channel
+        count of each non-zero bit-width; then per searched layer, the expected activation
+        bit-width."""
+        parts = []
+        for key in self.logits:
+            keep = self._nonzero_cols[key]
+            sums = self._probs[key].sum(dim=0)
+            parts.append(sums if keep is None else sums[keep])
+        if self._act:
+            parts.append(torch.stack(list(self._act.values())) @ self._act_widths)
+        return torch.cat(parts).to(torch.float64)
+
+    def _cost_polys(self, net: MaskedNet, names: tuple[str, ...]) -> list[CompiledPoly] | None:
+        """The cost formulas of ``names`` as compiled polynomials of :meth:`_variables`
+        (traced on first use), or None when one of them is not a polynomial."""
+        cache_key = (id(net), names)
+        if cache_key not in self._polys:
+            index: dict[str, list[tuple[int, Poly]]] = {}
+            i = 0
+            for key in self.logits:
+                index[key] = []
+                for b in self.bits_of(key):
+                    if b:
+                        index[key].append((b, Poly.var(i)))
+                        i += 1
+            act: dict[str, Poly] = {}
+            for op in self.act_logits:
+                act[op] = Poly.var(i)
+                i += 1
+            try:
+                traced = self._formulas(net, names, index.__getitem__, act.get, float)
+                self._polys[cache_key] = [CompiledPoly(traced[n]) for n in names]  # type: ignore[arg-type]
+            except NotPolynomial:
+                self._polys[cache_key] = None
+        return self._polys[cache_key]
+
+    def _formulas(self, net: MaskedNet, names: Sequence[str], counts_of, act_of,
+                  const) -> dict[str, Number]:
+        """The costs ``names`` through :mod:`moo_nas.costs`, given the expected channel counts
+        per bit-width of each logits entry (``counts_of(key)``), the expected activation
+        bit-width of each layer (``act_of(op)``, None where not searched) and ``const``
+        turning a constant into the same kind of number."""
         arch = net.plan.arch
-        kept: dict[str, Number] = {"input": torch.tensor(float(arch.in_channels))}
-        act_bits = {"input": torch.tensor(float(get_format(arch.input_format).bits))}
-        out = {n: torch.zeros(()) for n in names}
+        kept: dict[str, Number] = {"input": const(float(arch.in_channels))}
+        act_bits: dict[str, Number] = {"input": const(float(get_format(arch.input_format).bits))}
+        out: dict[str, Number] = {n: const(0.0) for n in names}
         # expected channel count per bit-width, once per logits entry (layers of a channel
         # group share one)
-        counts: dict[str, list[tuple[int, torch.Tensor]]] = {}
-        act_widths = torch.tensor(self.act_bits, dtype=torch.float32)
+        counts: dict[str, list[tuple[int, Number]]] = {}
         for op in arch.ops:
             cin = kept[op.inputs[0]]
             in_bits = act_bits[op.inputs[0]]
             if op.kind in ("conv", "linear"):
                 key = self.key[op.name]
                 if key not in counts:
-                    per_bit = self._probs[key].sum(dim=0).unbind()
-                    counts[key] = [(b, n) for b, n in zip(self.bits_of(key), per_bit) if b]
+                    counts[key] = counts_of(key)
                 parts = counts[key]
                 cout = cin if op.depthwise else sum(n for _, n in parts)
                 for b, n in parts:
@@ -143,8 +227,8 @@ class PrecisionSearch(nn.Module):
             else:
                 cout = cin
             kept[op.output] = cout
-            a = self._act.get(op.name)
-            act_bits[op.output] = a @ act_widths.to(a.dtype) if a is not None else in_bits
+            a = act_of(op.name)
+            act_bits[op.output] = a if a is not None else in_bits
         return out
 
     # ------------------------------------------------------------------ export

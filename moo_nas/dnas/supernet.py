@@ -102,6 +102,10 @@ class MaskedNet(nn.Module):
         self.precision: PrecisionSearch | None = None  # set by mixed_precision.attach
         self.aux_logits: list[torch.Tensor] = []
         self._cost_cache: dict[tuple, dict[str, tuple[float, torch.Tensor]]] = {}
+        self._mask_thetas = [m.theta for m in (*self.channel_masks.values(), *self.kernel_masks.values(),
+                                               *([self.depth_gates] if self.depth_gates else []))]
+        self._masks_cache: tuple[tuple, tuple] | None = None
+        self._one = torch.ones(1)
         # tensors to drop after each op (their last use), as SpecNet does, so the forward pass
         # holds no more activations alive than the plain seed network
         last = {t: i for i, op in enumerate(self.union.ops) for t in op.inputs}
@@ -146,10 +150,40 @@ class MaskedNet(nn.Module):
     # ------------------------------------------------------------------ forward
     def masks(self) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], torch.Tensor]:
         """Channel masks by variable, kernel tap masks by op, depth weights (one pass)."""
-        ch = {v: m() for v, m in self.channel_masks.items()}
-        kern = {self.plan.kernels[i].op: m() for i, m in enumerate(self.kernel_masks.values())}
-        depth = self.depth_gates() if self.depth_gates is not None else torch.ones(1)
+        ch, kern, _, depth = self._mask_state()
         return ch, kern, depth
+
+    def _mask_state(self) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor],
+                                   dict[str, torch.Tensor], torch.Tensor]:
+        """Channel masks by variable, kernel tap masks by op, kernel ring keeps by variable
+        and depth weights.
+
+        Computed once per state of the search parameters: reused until one of them changes
+        (another tensor or its in-place version counter moved, e.g. by an optimiser step) or
+        autograd is switched on or off, so the forward pass and the cost terms of one step
+        share one set of mask nodes (their gradients add up as if computed twice).  A backward
+        pass through the kernel or depth masks (whose autograd nodes keep tensors that the
+        pass frees) also ends the reuse."""
+        key = (torch.is_grad_enabled(), tuple((id(p), p._version) for p in self._mask_thetas))
+        cached = self._masks_cache
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        ch = {v: m() for v, m in self.channel_masks.items()}
+        keeps = {v: self.kernel_mask(v).keeps() for v in self.kernel_masks}
+        kern = {self.plan.kernels[i].op: self.kernel_mask(v).taps(keeps[v])
+                for i, v in enumerate(self.kernel_masks)}
+        depth = self.depth_gates() if self.depth_gates is not None else self._one
+        state = (ch, kern, keeps, depth)
+        self._masks_cache = (key, state)
+        # the channel masks' straight-through nodes keep no tensors: reusable after a backward
+        for t in (*keeps.values(), depth):
+            if t.requires_grad:
+                t.register_hook(self._drop_masks)
+        return state
+
+    def _drop_masks(self, grad: torch.Tensor) -> None:
+        """Backward hook: forget the cached masks (their graph is being consumed)."""
+        self._masks_cache = None
 
     def _conv(self, op: OpSpec, x: torch.Tensor, m: torch.Tensor | None,
               km: torch.Tensor | None) -> torch.Tensor:
@@ -313,9 +347,9 @@ class MaskedNet(nn.Module):
             return self.precision.costs(self, names)
         from .loss import cost_function
 
-        counts = [m().sum() for m in self.channel_masks.values()]
-        kernels = [self.kernel_mask(v).effective() for v in self.kernel_masks]
-        depth = self.depth_gates() if self.depth_gates is not None else torch.ones(1)
+        ch, _, keeps, depth = self._mask_state()
+        counts = [m.sum() for m in ch.values()]
+        kernels = [self.kernel_mask(v).effective(keeps[v]) for v in self.kernel_masks]
         state = torch.stack(counts + kernels + list(depth)) if counts or kernels else depth
         key = (tuple(names), tuple(round(v, 6) for v in state.detach().tolist()))
         if key not in self._cost_cache:

@@ -93,3 +93,34 @@ def test_masked_forward_equals_export_with_deep_heads(name, shape):
     x = torch.randn(3, *shape)
     with torch.no_grad():
         assert torch.allclose(net(x), module(x), atol=1e-5)
+
+
+@pytest.mark.parametrize("name,shape", [("resnet8", (1, 12, 12)), ("digits-cnn", (1, 8, 8))])
+def test_shared_masks_give_the_gradients_of_separately_computed_masks(name, shape):
+    """Forward and costs share one set of mask tensors per step; the gradients of every mask
+    and weight equal those of computing the masks anew for the costs, and a second backward
+    pass (parameters unchanged) recomputes the consumed masks instead of failing."""
+    torch.manual_seed(0)
+    space = make_space(name, shape, 7)
+    net = MaskedNet(space)
+    with torch.no_grad():
+        for v in net.channel_masks:
+            theta = net.channel_mask(v).theta
+            theta.copy_(torch.rand(theta.shape) * 0.8 + 0.3)
+    x = torch.randn(6, *shape)
+    grads = []
+    for shared in (True, False):
+        net.zero_grad(set_to_none=True)
+        out = net(x)
+        if not shared:
+            net._masks_cache = None  # the costs compute their own masks
+        c = net.costs(("model_bytes", "macs"))
+        loss = out.square().mean() + c["model_bytes"] * 1e-4 + c["macs"] * 1e-7
+        loss.backward()
+        grads.append({n: p.grad.clone() for n, p in net.named_parameters() if p.grad is not None})
+    assert grads[0].keys() == grads[1].keys()
+    for n in grads[0]:
+        assert torch.allclose(grads[0][n], grads[1][n], rtol=1e-5, atol=1e-7), n
+    # parameters unchanged: the next forward/costs/backward must not reuse consumed masks
+    net(x).sum().backward()
+    net.costs(("macs",))["macs"].backward()

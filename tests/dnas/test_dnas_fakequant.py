@@ -101,7 +101,7 @@ def _weight_reference(w: torch.Tensor, probs: torch.Tensor, bits: tuple[int, ...
 
 
 @pytest.mark.parametrize("shape", [(8, 3, 3, 3), (5, 7), (4, 1, 5)])
-@pytest.mark.parametrize("bits", [(0, 2, 4, 8), (2, 4, 8), (0, 8)])
+@pytest.mark.parametrize("bits", [(0, 2, 4, 8), (2, 4, 8), (0, 8), (2, 4, 8, 0), (4, 0, 8)])
 def test_weight_mixture_matches_fake_quantize_composition(shape, bits):
     torch.manual_seed(sum(shape))
     w0 = torch.randn(shape)

@@ -125,3 +125,51 @@ def test_expected_bitops_equal_table_bitops_of_export_at_hard_choices(seed):
     assert c["bitops"] == pytest.approx(float(table["bitops"](arch)), rel=1e-5)
     assert c["model_bytes"] == pytest.approx(float(table["model_bytes"](arch)), rel=1e-5)
     assert len({str(ex.genotype[f"fmt_{op}"]) for op in ps.key}) > 1  # really mixed
+
+
+@pytest.mark.parametrize("space", ["resnet8", "dscnn"])
+def test_traced_cost_polynomials_equal_the_formulas_on_tensors(space):
+    """The per-step costs come from the formulas traced into polynomials; values and
+    gradients (w.r.t. every logit) equal those of running the formulas on tensors."""
+    task = load_task("digits")
+    torch.manual_seed(3)
+    net = MaskedNet(make_space(space, task.input_shape, task.num_classes))
+    ps = attach(net)
+    with torch.no_grad():
+        for p in ps.parameters():
+            p.normal_()
+    names = ["model_bytes", "params", "macs", "bitops"]
+    fast = ps.costs(net, names)
+    assert ps._cost_polys(net, tuple(names)) is not None  # the polynomial path really ran
+    ps.refresh()
+    ref = ps._formulas(net, names, ps._counts_of, ps._act_of, torch.tensor)
+    params = list(ps.parameters())
+    for n in names:
+        assert float(fast[n]) == pytest.approx(float(ref[n]), rel=1e-6)
+        g_fast = torch.autograd.grad(fast[n], params, retain_graph=True, allow_unused=True)
+        g_ref = torch.autograd.grad(ref[n], params, retain_graph=True, allow_unused=True)
+        scale = max(float(g.abs().max()) for g in g_ref if g is not None)
+        for a, b in zip(g_fast, g_ref):
+            a = torch.zeros_like(params[0]) if a is None else a
+            b = torch.zeros_like(a) if b is None else b
+            assert float((a - b).abs().max()) <= 1e-5 * scale
+
+
+def test_forward_and_costs_share_one_softmax_per_step():
+    """The softmaxes are computed once per state of the logits: costs after a forward reuse
+    them, an optimiser step (in-place update) or a new temperature recomputes them."""
+    task, net = _net()
+    ps = attach(net)
+    net.train()
+    net(task.x_train[:4])
+    probs = ps._probs
+    ps.costs(net, ["bitops"])
+    assert ps._probs is probs
+    with torch.no_grad():
+        next(iter(ps.logits.values())).add_(0.1)
+    ps.costs(net, ["bitops"])
+    assert ps._probs is not probs
+    probs = ps._probs
+    ps.anneal(0.5)
+    ps.refresh()
+    assert ps._probs is not probs
