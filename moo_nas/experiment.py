@@ -65,6 +65,9 @@ if TYPE_CHECKING:
     from .comparator import Comparison
     from .store import StoredRun
 
+#: seconds between progress-bar refreshes of parallel runs (each counts the stored evaluations)
+REFRESH_S = 2.0
+
 TOP_KEYS = {"name", "description", "seeds", "store", "report", "jobs", "workers", "targets", "task", "space", "recipe",
             "budget", "objectives", "extra_metrics", "providers", "strategies", "executor",
             "evaluator"}
@@ -498,7 +501,14 @@ def run_experiment(exp: Experiment, progress: bool = True, write: bool = True) -
     bar = tqdm(total=total, initial=store.count_evaluations(exp.name), desc=exp.name, unit="eval",
                disable=not progress, dynamic_ncols=True, file=sys.stderr)
 
-    def refresh() -> None:
+    shown = [time.perf_counter()]
+
+    def refresh(force: bool = False) -> None:
+        """Progress bar from the store's count; at most every REFRESH_S seconds (the count
+        reads every stored evaluation of the experiment), never when the bar is off."""
+        if not progress or (not force and time.perf_counter() - shown[0] < REFRESH_S):
+            return
+        shown[0] = time.perf_counter()
         n = store.count_evaluations(exp.name)
         bar.n = min(n, total) if total else n
         bar.refresh()
@@ -512,7 +522,7 @@ def run_experiment(exp: Experiment, progress: bool = True, write: bool = True) -
                 _run_one(exp, s, seed, progress=bar.update)
         else:
             _run_parallel(exp, jobs, refresh)
-        refresh()
+        refresh(force=True)
     finally:
         bar.close()
     wall = time.perf_counter() - t0
