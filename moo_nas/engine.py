@@ -280,7 +280,8 @@ class SearchRun:
         clock = self.executor.clock()
         self.ask_clock.update((s, clock) for s in seqs)
         self._share = (t_ask + self.tell_seconds) / len(batch)
-        self.writer.event(Event("ask", tuple(seqs), tuple(g.to_dict() for g in batch), n, clock))
+        self.writer.event(Event("ask", tuple(seqs), tuple(g.to_dict() for g in batch), n, clock,
+                                keys=tuple(g.key for g in batch)))
         return seqs
 
     def cache_key(self, seq: int, genotype: Genotype, warm: Any) -> str:

@@ -46,6 +46,19 @@ _SORTED_JSON = json.JSONEncoder(sort_keys=True)
 #: alike but encode differently
 _KEYS: dict[tuple, str] = {}
 _KEYS_MAX = 1 << 18
+#: JSON of each genotype's values (:meth:`Genotype.values_json`) by its key, kept with the key
+_VALUES_JSON: dict[str, str] = {}
+
+
+def values_json(key: str, values: dict[str, OptionValue]) -> str:
+    """``values`` (the dict of the genotype with key ``key``) as JSON with sorted keys; encoded
+    once per process with the key (the store writes it with every evaluation and ask)."""
+    text = _VALUES_JSON.get(key)
+    if text is None:
+        if len(_VALUES_JSON) >= _KEYS_MAX:
+            _VALUES_JSON.clear()
+        text = _VALUES_JSON[key] = _SORTED_JSON.encode(values)
+    return text
 
 
 class Variable:
@@ -162,10 +175,15 @@ class Genotype:
         memo = (self.space, self.values, tuple(type(v) for _, v in self.values))
         key = _KEYS.get(memo)
         if key is None:
-            key = hashlib.sha1(self.to_json().encode()).hexdigest()
+            values = _SORTED_JSON.encode(self.to_dict())
+            # the bytes of to_json(): the values' JSON inside the sorted outer object
+            text = f'{{"space": {json.dumps(self.space)}, "values": {values}}}'
+            key = hashlib.sha1(text.encode()).hexdigest()
             if len(_KEYS) >= _KEYS_MAX:
                 _KEYS.clear()
+                _VALUES_JSON.clear()
             _KEYS[memo] = key
+            _VALUES_JSON[key] = values
         return key
 
     def __str__(self) -> str:

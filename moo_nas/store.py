@@ -35,13 +35,14 @@ import os
 import socket
 import sqlite3
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from .errors import UserError
 from .objectives import Value
 from .records import Evaluation, encode_values
+from .space import values_json
 
 SCHEMA_VERSION = 2
 
@@ -144,6 +145,9 @@ class Event:
     genotypes: tuple[dict[str, Any], ...] = ()
     asked: int = 0
     clock: float = 0.0
+    #: genotype keys of ``genotypes`` when the writer knows them (not stored: they let the
+    #: store reuse each genotype's JSON)
+    keys: tuple[str, ...] = field(default=(), compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -181,16 +185,13 @@ def new_owner() -> str:
 
 
 _SORTED_JSON = json.JSONEncoder(sort_keys=True)
-_GENOTYPE_JSON: dict[str, str] = {}  # genotype key -> its JSON (the key determines the values)
 
 
-def _genotype_json(key: str, genotype: dict[str, Any]) -> str:
-    text = _GENOTYPE_JSON.get(key)
-    if text is None:
-        if len(_GENOTYPE_JSON) >= 65536:
-            _GENOTYPE_JSON.clear()
-        text = _GENOTYPE_JSON[key] = _SORTED_JSON.encode(genotype)
-    return text
+def _genotypes_json(e: Event) -> str:
+    """The genotypes of an event as a JSON list (each by its key when the event has them)."""
+    if len(e.keys) != len(e.genotypes):
+        return _SORTED_JSON.encode(list(e.genotypes))
+    return "[" + ", ".join(values_json(k, g) for k, g in zip(e.keys, e.genotypes)) + "]"
 
 
 def _values_from_json(text: str) -> dict[str, Value]:
@@ -366,7 +367,7 @@ class Store:
             if evaluations:
                 self.conn.executemany(
                     f"INSERT OR IGNORE INTO evaluations ({self._COLS}) VALUES ({','.join('?' * 18)})",
-                    [(ev.run_id, ev.seq, ev.genotype_key, _genotype_json(ev.genotype_key, ev.genotype),
+                    [(ev.run_id, ev.seq, ev.genotype_key, values_json(ev.genotype_key, ev.genotype),
                       ev.arch_key, ev.cache_key, ev.status, ev.encoded_values or encode_values(ev.values), ev.train_s,
                       ev.measure_s, ev.strategy_s, ev.cost_s, ev.wall_s, int(ev.cached), ev.device,
                       ev.error, ev.finished or now, ev.clock_s) for ev in evaluations])
@@ -375,7 +376,7 @@ class Store:
                     "INSERT OR IGNORE INTO events (run_id, idx, kind, asked, clock, seqs_json, genotypes_json)"
                     " VALUES (?,?,?,?,?,?,?)",
                     [(rid, idx, e.kind, e.asked, e.clock, json.dumps(list(e.seqs)),
-                      _SORTED_JSON.encode(list(e.genotypes))) for rid, idx, e in events])
+                      _genotypes_json(e)) for rid, idx, e in events])
             if measurements:
                 self.conn.executemany("INSERT OR IGNORE INTO measurements VALUES (?,?,?)",
                                       [(k, encode_values(v), now) for k, v in measurements])
