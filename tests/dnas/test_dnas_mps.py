@@ -50,14 +50,14 @@ def test_expected_costs_match_formulas_at_one_hot_precisions():
 def test_pressure_lowers_expected_bits_and_export_loads():
     task, net = _net(["int2", "int4", "int8", "fp32"])
     ps = attach(net, tau=5.0)
-    before = float(ps.costs(net, ["model_bytes"])["model_bytes"])
+    before = float(ps.costs(net, ["model_bytes"])["model_bytes"].detach())
     config = SearchConfig(search_epochs=1, mask_lr=0.5,
                           loss=LossConfig("model_bytes", 0.1, 20.0, "bitops", 1.0))
     # model_bytes / bitops are the MPS costs; the loss config validates names against COSTS
     search(net, task, Recipe(epochs=1, batch_size=128, lr=3e-3), config, 0)
     ps.anneal(0.5)
     assert ps.tau == pytest.approx(2.5)
-    after = float(ps.costs(net, ["model_bytes"])["model_bytes"])
+    after = float(ps.costs(net, ["model_bytes"])["model_bytes"].detach())
     assert after < 0.8 * before
     ex, bits = export_mps(net)
     module = net.space.build(ex.genotype)
