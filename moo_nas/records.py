@@ -105,14 +105,6 @@ def _key_json(key: str) -> str:
     return json.dumps(key)
 
 
-def _value_json(v: Value) -> str:
-    """``v.to_json()`` encoded as ``json.dumps(..., sort_keys=True)`` would, with the constant
-    provenance part encoded once per (origin, source)."""
-    if type(v.value) is float and math.isfinite(v.value):
-        return _value_prefix(v.origin, v.source) + float.__repr__(v.value) + "}"
-    return _SORTED_JSON.encode(v.to_json())
-
-
 @lru_cache(maxsize=8192)
 def _item_prefix(name: str, origin: str, source: str) -> str:
     return f"{_key_json(name)}: {_value_prefix(origin, source)}"
@@ -128,5 +120,5 @@ def encode_values(values: Mapping[str, Value]) -> str:
         if type(x) is float and math.isfinite(x):
             parts.append(_item_prefix(k, v.origin, v.source) + float.__repr__(x) + "}")
         else:
-            parts.append(f"{_key_json(k)}: {_value_json(v)}")
+            parts.append(f"{_key_json(k)}: {_SORTED_JSON.encode(v.to_json())}")  # NaN, inf, int
     return "{" + ", ".join(parts) + "}"

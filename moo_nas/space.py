@@ -46,8 +46,13 @@ _SORTED_JSON = json.JSONEncoder(sort_keys=True)
 #: alike but encode differently
 _KEYS: dict[tuple, str] = {}
 _KEYS_MAX = 1 << 18
-#: JSON of each genotype's values (:meth:`Genotype.values_json`) by its key, kept with the key
+#: JSON of each genotype's values (:func:`values_json`) by its key, kept with the key
 _VALUES_JSON: dict[str, str] = {}
+
+
+def _genotype_json(space: str, values: str) -> str:
+    """``{"space": space, "values": ...}`` as JSON with sorted keys, from the values' JSON."""
+    return f'{{"space": {json.dumps(space)}, "values": {values}}}'
 
 
 def values_json(key: str, values: dict[str, OptionValue]) -> str:
@@ -164,7 +169,7 @@ class Genotype:
         return dict(self.values)
 
     def to_json(self) -> str:
-        return _SORTED_JSON.encode({"space": self.space, "values": self.to_dict()})
+        return _genotype_json(self.space, _SORTED_JSON.encode(self.to_dict()))
 
     @cached_property
     def key(self) -> str:
@@ -176,9 +181,7 @@ class Genotype:
         key = _KEYS.get(memo)
         if key is None:
             values = _SORTED_JSON.encode(self.to_dict())
-            # the bytes of to_json(): the values' JSON inside the sorted outer object
-            text = f'{{"space": {json.dumps(self.space)}, "values": {values}}}'
-            key = hashlib.sha1(text.encode()).hexdigest()
+            key = hashlib.sha1(_genotype_json(self.space, values).encode()).hexdigest()
             if len(_KEYS) >= _KEYS_MAX:
                 _KEYS.clear()
                 _VALUES_JSON.clear()
