@@ -79,6 +79,8 @@ def main() -> None:
 class _Stamped(LocalExecutor):
     """The local executor, stamping when each ticket is submitted and when its result arrives."""
 
+    in_process = False  # every evaluation through submit / wait_any, so each is stamped
+
     def __init__(self, workers: int) -> None:
         super().__init__(workers)
         self.sent: dict[int, float] = {}

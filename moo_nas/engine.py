@@ -115,12 +115,30 @@ def _sha(obj: Any) -> str:
 def observation(problem: Problem, genotype: Genotype, ev: Evaluation) -> Observation:
     """What a strategy sees of an evaluation: objectives in minimisation form (None when it
     failed; worst values for metrics it lacks), constraint values (<= 0 feasible)."""
-    values = ev.values
-    f = None if ev.status == "failed" else np.array(
-        [o.to_min(values[o.name].value) if o.name in values else WORST for o in problem.objectives])
-    g = np.array([o.violation(values[o.name].value) if o.name in values else 0.0
-                  for o in problem.constrained], dtype=float)
-    return Observation(genotype, f, g, ev.status, ev)
+    return _Observer(problem)(genotype, ev)
+
+
+_NO_CONSTRAINTS = np.zeros(0)
+_NO_CONSTRAINTS.flags.writeable = False
+
+
+class _Observer:
+    """:func:`observation` for one problem, with its objectives read once (a table-backed run
+    builds thousands of observations a second)."""
+
+    def __init__(self, problem: Problem) -> None:
+        self.objectives = [(o.name, o.direction == "min") for o in problem.objectives]
+        self.constrained = problem.constrained
+
+    def __call__(self, genotype: Genotype, ev: Evaluation) -> Observation:
+        values = ev.values
+        f = None if ev.status == "failed" else np.array(
+            [(values[n].value if lower else -values[n].value) if n in values else WORST
+             for n, lower in self.objectives], dtype=float)
+        g = _NO_CONSTRAINTS if not self.constrained else np.array(
+            [o.violation(values[o.name].value) if o.name in values else 0.0
+             for o in self.constrained], dtype=float)
+        return Observation(genotype, f, g, ev.status, ev)
 
 
 class _Evaluate:
@@ -163,6 +181,7 @@ class SearchRun:
         self.signature = _sha(identity)
         self.shared_keys = list(evaluator.shared_measurement_keys())
         self.call = _Evaluate(evaluator, self.seed)
+        self.observe = _Observer(problem)
         # state rebuilt by replay and advanced by the search
         self.run_id = 0
         self.results: dict[int, Evaluation] = {}   # seq -> evaluation, as recorded
@@ -287,7 +306,10 @@ class SearchRun:
     def cache_key(self, seq: int, genotype: Genotype, warm: Any) -> str:
         """Cache key of an evaluation: the evaluator's, or a private one when the strategy
         warm-starts it (``warm``: trained from the strategy's weights, not comparable with
-        training from scratch)."""
+        training from scratch); empty for an evaluator whose results are not shared
+        (:attr:`Evaluator.cacheable` false: nothing would look the key up)."""
+        if not self.evaluator.cacheable:
+            return ""
         ck = self.evaluator.cache_key(genotype, self.seed)
         if warm is not None:
             ck = _sha([ck, "warm-start", self.cls.name, self.options, self.seed, seq])
@@ -317,6 +339,12 @@ class SearchRun:
         yield each result, placed in the run, as it finishes.  ``occupied``: stored results of
         the same batch (a resumed run), which hold a simulated worker for their recorded time
         so the simulated clock advances exactly as it did (nothing is evaluated for them)."""
+        if not occupied and self.executor.in_process:  # one after another, here: no tickets
+            for seq, g, ck, warm in work:
+                ev = self.call((g, self._known(g), warm))
+                yield ev.placed(run_id=self.run_id, seq=seq, cache_key=ck, strategy_s=self._share,
+                                cost_s=ev.work_s + self._share, cached=False)
+            return
         order: list[tuple[int, str, Any]] = sorted(
             [(w[0], "work", w) for w in work] + [(e.seq, "stored", e) for e in occupied],
             key=lambda x: x[0])
@@ -370,7 +398,7 @@ class SearchRun:
             ev = self.results[s]
             self._remember(ev)
             self.cost_s += ev.cost_s
-            obs.append(observation(self.problem, self.asked[s], ev))
+            obs.append(self.observe(self.asked[s], ev))
         t0 = self._strategy_clock()
         self.strategy.tell(obs)
         self.tell_seconds = self._strategy_clock() - t0

@@ -67,7 +67,7 @@ class Evaluator(ABC):
     #: and a killed run simply recomputes the uncommitted ones
     recomputable: ClassVar[bool] = False
     #: look a genotype up in other runs of the store before evaluating it (off where the lookup
-    #: costs more than evaluating, e.g. tables)
+    #: costs more than evaluating, e.g. tables: the engine then stores no cache key)
     cacheable: ClassVar[bool] = True
 
     @abstractmethod

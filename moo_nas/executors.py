@@ -54,6 +54,13 @@ class Executor(ABC):
         """Continue the clock from ``seconds`` (a resumed run continues its recorded clock)."""
         self._t0 = time.perf_counter() - seconds
 
+    @property
+    def in_process(self) -> bool:
+        """True when each submitted evaluation runs in this process when :meth:`wait_any`
+        reaches it, one at a time in submission order, on the real clock: the engine may then
+        call the evaluations itself, in that order."""
+        return False
+
     def occupy(self, result: Any, at: float | None = None) -> int | None:
         """Hold a worker for a result already known (a resumed run's stored evaluation) for as
         long as it took, so a simulated clock replays exactly; returns a ticket that
@@ -100,6 +107,10 @@ class LocalExecutor(Executor):
         self._queue: list[tuple[int, Callable[[Any], Any], Any]] = []
         self._futures: dict[Future, int] = {}
         self._pool: ProcessPoolExecutor | None = None
+
+    @property
+    def in_process(self) -> bool:
+        return self.workers == 1
 
     def submit(self, fn: Callable[[Any], Any], item: Any, at: float | None = None) -> int:
         ticket, self._next = self._next, self._next + 1

@@ -8,11 +8,8 @@ reused) when it stores it; the store returns the same record.  Build it by keywo
 
 from __future__ import annotations
 
-import json
-import math
 from dataclasses import dataclass, field, fields
-from functools import lru_cache
-from typing import Any, Mapping
+from typing import Any
 
 from .objectives import Value
 from .space import Genotype, OptionValue
@@ -56,10 +53,6 @@ class Evaluation:
     #: with later evaluations of the same architecture (not stored with the record)
     fresh_measurements: dict[str, dict[str, Value]] = field(default_factory=dict, repr=False,
                                                              compare=False)
-    #: ``encode_values(values)``, when the evaluator reuses one record's values for many
-    #: results and encodes them once (table lookups); None: the store encodes them.  Whoever
-    #: changes ``values`` of a record that has it must reset it to None.
-    encoded_values: str | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def of(cls, genotype: Genotype, status: str, **fields: Any) -> "Evaluation":
@@ -91,34 +84,3 @@ class Evaluation:
 
 
 _FIELDS = frozenset(f.name for f in fields(Evaluation))
-
-_SORTED_JSON = json.JSONEncoder(sort_keys=True)
-
-
-@lru_cache(maxsize=4096)
-def _value_prefix(origin: str, source: str) -> str:
-    return _SORTED_JSON.encode({"origin": origin, "source": source})[:-1] + ', "value": '
-
-
-@lru_cache(maxsize=4096)
-def _key_json(key: str) -> str:
-    return json.dumps(key)
-
-
-@lru_cache(maxsize=8192)
-def _item_prefix(name: str, origin: str, source: str) -> str:
-    return f"{_key_json(name)}: {_value_prefix(origin, source)}"
-
-
-def encode_values(values: Mapping[str, Value]) -> str:
-    """``values`` as the store writes them: ``{name: value.to_json()}`` as JSON with sorted
-    keys (each name and provenance string encoded once per process)."""
-    parts = []
-    for k in sorted(values):
-        v = values[k]
-        x = v.value
-        if type(x) is float and math.isfinite(x):
-            parts.append(_item_prefix(k, v.origin, v.source) + float.__repr__(x) + "}")
-        else:
-            parts.append(f"{_key_json(k)}: {_SORTED_JSON.encode(v.to_json())}")  # NaN, inf, int
-    return "{" + ", ".join(parts) + "}"

@@ -33,8 +33,8 @@ class Seen:
         self._size: int | None = None
         self._left: list[Genotype] | list[int] | None = None
         self._left_pos: dict = {}  # key (or integer code) -> position in ``_left``
-        self._added: list[Genotype] = []  # every recorded genotype, in order
         self._codec = _Codec(space) if not space.conditions else None
+        self._codes: set[int] = set()  # integer codes of the keys (spaces without conditions)
 
     def __contains__(self, item: Genotype | str) -> bool:
         return (item.key if isinstance(item, Genotype) else item) in self.keys
@@ -55,14 +55,21 @@ class Seen:
 
     def add(self, genotype: Genotype) -> bool:
         """Record a genotype; returns False when it was seen before."""
+        return self._add(genotype, None)
+
+    def _add(self, genotype: Genotype, code: int | None) -> bool:
+        """:meth:`add`, given the genotype's integer code when the caller knows it."""
         key = genotype.key
         if key in self.keys:
             return False
         self.keys.add(key)
-        self._added.append(genotype)
+        if self._codec is None:
+            ident: Any = key
+        else:
+            ident = self._codec.code(genotype) if code is None else code
+            self._codes.add(ident)
         if self._left is None:
             return True
-        ident = key if self._codec is None else self._codec.code(genotype)
         i = self._left_pos.pop(ident, None)
         if i is not None:  # swap-remove from the list of those left
             left: list = self._left
@@ -104,13 +111,57 @@ class Seen:
                 return self._from_left(rng, tries, also)
         return g
 
+    def draw_unseen(self, rng: np.random.Generator, n: int, tries: int = 20) -> list[Genotype]:
+        """``n`` genotypes, each drawn by :meth:`sample_unseen` and recorded (:meth:`add`)
+        before the next: the same genotypes in the same order, and the same numbers drawn from
+        ``rng``, as ``n`` such pairs of calls.  In a space without conditions the space's
+        samples are drawn ahead in blocks (one vectorised draw gives the numbers of many single
+        draws) and rejected as integer codes, without building genotypes for them."""
+        codec = self._codec
+        if codec is None or self.size >= 2 ** 62:  # int64 codes
+            out = []
+            for _ in range(n):
+                g = self.sample_unseen(rng, tries)
+                self.add(g)
+                out.append(g)
+            return out
+        small = self.size <= self.enumerate_up_to
+        ahead = _DrawsAhead(rng, self.space, codec)
+        out = []
+        try:
+            while len(out) < n:
+                if self._left is None and small and 2 * len(self.keys) >= self.size:
+                    self._enumerate()
+                code: int | None = None
+                if self._left:
+                    ahead.settle()
+                    g = self._from_left(rng, tries, ())
+                else:
+                    code, idx = ahead.next(n - len(out))
+                    if not self.exhausted:
+                        k = 0
+                        while k < tries and code in self._codes:
+                            code, idx = ahead.next(n - len(out))
+                            k += 1
+                    g = self.space._genotype(idx)
+                    if code in self._codes and not self.exhausted and small and self._left is None:
+                        self._enumerate()  # every retry failed: as in sample_unseen
+                        if self._left:
+                            ahead.settle()
+                            g, code = self._from_left(rng, tries, ()), None
+                self._add(g, code)
+                out.append(g)
+        finally:
+            ahead.settle()
+        return out
+
     def _enumerate(self) -> None:
         if self._codec is None:
             self._left = [g for g in self.space.all_genotypes() if g.key not in self.keys]
             self._left_pos = {g.key: i for i, g in enumerate(self._left)}
             return
         taken = np.zeros(self.size, dtype=bool)
-        taken[[self._codec.code(g) for g in self._added]] = True
+        taken[list(self._codes)] = True
         codes: list[int] = np.flatnonzero(~taken).tolist()
         self._left = codes
         self._left_pos = dict(zip(codes, range(len(codes))))
@@ -159,3 +210,37 @@ class _Codec:
             i, code = divmod(code, stride)
             idx.append(i)
         return self.space._genotype(idx)
+
+
+class _DrawsAhead:
+    """Samples of a space without conditions drawn ahead from ``rng`` as (integer code, option
+    indices): one ``rng.integers(sizes, size=(k, n))`` gives the numbers of ``k`` calls of
+    :meth:`SearchSpace.sample`, in order.  :meth:`settle` rewinds ``rng`` to just after the
+    samples used, so whatever draws next from it sees the stream it would have seen."""
+
+    def __init__(self, rng: np.random.Generator, space: SearchSpace, codec: "_Codec") -> None:
+        self.rng = rng
+        self.sizes = space._sizes
+        self.strides = np.array(codec.strides, dtype=np.int64)
+        self.codes: list[int] = []
+        self.rows: list[list[int]] = []
+        self.pos = 0
+        self.state: Any = None  # the generator's state before the block
+
+    def next(self, want: int) -> tuple[int, list[int]]:
+        """The next sample; a new block holds ``want`` samples (what the caller still needs
+        if nothing is rejected)."""
+        if self.pos == len(self.codes):
+            self.state = self.rng.bit_generator.state
+            block = self.rng.integers(self.sizes, size=(max(1, want), len(self.sizes)))
+            self.codes, self.rows, self.pos = (block @ self.strides).tolist(), block.tolist(), 0
+        i = self.pos
+        self.pos += 1
+        return self.codes[i], self.rows[i]
+
+    def settle(self) -> None:
+        if self.pos < len(self.codes):  # drawn but not used: draw only those used, again
+            self.rng.bit_generator.state = self.state
+            if self.pos:
+                self.rng.integers(self.sizes, size=(self.pos, len(self.sizes)))
+        self.codes, self.rows, self.pos = [], [], 0

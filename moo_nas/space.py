@@ -177,7 +177,7 @@ class Genotype:
 
         Computed once per distinct assignment in a process (:data:`_KEYS`): table-backed runs
         build the same genotypes many times."""
-        memo = (self.space, self.values, tuple(type(v) for _, v in self.values))
+        memo = (self.space, self.values, tuple([type(v) for _, v in self.values]))
         key = _KEYS.get(memo)
         if key is None:
             values = _SORTED_JSON.encode(self.to_dict())

@@ -8,12 +8,18 @@ Tables:
 ``evaluations``   one row per evaluated genotype of a run, committed as soon as it finishes
                   (table lookups, which cost nothing to redo, are committed in groups):
                   genotype, status, every metric with its provenance, training / measurement /
-                  strategy time, cost, device, error.  ``cache_key`` (architecture, task, recipe,
-                  training seed) lets other runs reuse a result instead of training again.
+                  strategy time, cost, device, error.  ``cache_key`` (architecture, task,
+                  recipe, training seed; empty for evaluators whose results are not shared,
+                  such as table lookups) lets other runs reuse a result instead of training
+                  again.  Metrics are stored as ``{"name": [value, provenance id], ...}`` (rows
+                  written by schema 2 hold ``{"name": {"value": …, "origin": …, "source": …}}``;
+                  both are read).
 ``events``        the run's history as the strategy saw it: every ask (sequence numbers and
                   genotypes proposed) and every tell (sequence numbers whose results were
                   given to the strategy), in order.  Resuming replays this log through a
                   fresh strategy, so a run continues exactly as it would have.
+``provenance``    each distinct (origin, source) of a metric value once: a table benchmark's
+                  provenance sentences are long and the same for every row.
 ``measurements``  measured values that depend only on the architecture (e.g. host latency),
                   shared by every run of the store so the same network is not timed twice.
 
@@ -41,10 +47,10 @@ from typing import Any, Iterable, Sequence
 
 from .errors import UserError
 from .objectives import Value
-from .records import Evaluation, encode_values
+from .records import Evaluation
 from .space import values_json
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _EVENTS = """
 CREATE TABLE IF NOT EXISTS events (
@@ -56,6 +62,15 @@ CREATE TABLE IF NOT EXISTS events (
     seqs_json TEXT NOT NULL,
     genotypes_json TEXT NOT NULL,
     PRIMARY KEY (run_id, idx)
+)
+"""
+
+_PROVENANCE = """
+CREATE TABLE IF NOT EXISTS provenance (
+    id INTEGER PRIMARY KEY,
+    origin TEXT NOT NULL,
+    source TEXT NOT NULL,
+    UNIQUE (origin, source)
 )
 """
 
@@ -107,7 +122,7 @@ CREATE TABLE IF NOT EXISTS measurements (
     values_json TEXT NOT NULL,
     created REAL NOT NULL
 );
-""" + _EVENTS + ";"
+""" + _EVENTS + ";" + _PROVENANCE + ";"
 
 
 @dataclass
@@ -195,6 +210,8 @@ def _genotypes_json(e: Event) -> str:
 
 
 def _values_from_json(text: str) -> dict[str, Value]:
+    """Values written in full (``{"name": {"value", "origin", "source"}}``: measurements, and
+    evaluations of schema 2)."""
     return {k: Value.from_json(v) for k, v in json.loads(text).items()}
 
 
@@ -211,6 +228,12 @@ class Store:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
             self.conn = self._connect()
             self._init_schema()
+            # provenance id <-> (origin, source), as committed; and the JSON around each
+            # (metric, origin, source) of an evaluation row
+            self._prov: dict[int, tuple[str, str]] = {}
+            self._prov_ids: dict[tuple[str, str], int] = {}
+            self._items: dict[tuple[str, str, str], tuple[str, str]] = {}
+            self._load_provenance()
         except sqlite3.DatabaseError as exc:
             raise UserError(
                 f"store {self.path} is not a readable moo_nas SQLite store ({exc}); "
@@ -224,6 +247,9 @@ class Store:
         conn = sqlite3.connect(str(self.path), timeout=self.timeout, isolation_level=None,
                                check_same_thread=False)
         conn.execute("PRAGMA busy_timeout=%d" % int(self.timeout * 1000))
+        # a new file gets 16 KiB pages (fewer pages and WAL frames per row: table-backed runs
+        # append thousands of rows a second); without effect on an existing file
+        conn.execute("PRAGMA page_size=16384")
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         return conn
@@ -236,6 +262,9 @@ class Store:
         row = self.conn.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
         if row is not None and int(row[0]) == 1:
             self._migrate_from_1()
+            row = ("2",)
+        if row is not None and int(row[0]) == 2:
+            self._migrate_from_2()
             row = (str(SCHEMA_VERSION),)
         if row is None or int(row[0]) != SCHEMA_VERSION:
             raise UserError(f"store {self.path} has schema {row and row[0]}, this moo_nas reads {SCHEMA_VERSION}.")
@@ -250,7 +279,14 @@ class Store:
                     self.conn.execute(f"ALTER TABLE runs ADD COLUMN {col} {typ}")
             self.conn.execute("ALTER TABLE evaluations ADD COLUMN clock_s REAL NOT NULL DEFAULT 0")
             self.conn.execute(_EVENTS)
-            self.conn.execute("UPDATE meta SET value=? WHERE key='schema'", (str(SCHEMA_VERSION),))
+            self.conn.execute("UPDATE meta SET value='2' WHERE key='schema'")
+
+    def _migrate_from_2(self) -> None:
+        """Schema 2 -> 3: the provenance table.  Rows already written keep their values in
+        full and are read as they are; new rows refer to the provenance table."""
+        with self.transaction():
+            self.conn.execute(_PROVENANCE)
+            self.conn.execute("UPDATE meta SET value='3' WHERE key='schema'")
 
     def close(self) -> None:
         self.conn.close()
@@ -363,12 +399,26 @@ class Store:
         if not (evaluations or events or measurements):
             return
         now = time.time()
+        new: dict[tuple[str, str], int] = {}  # provenance first written by this transaction
+        try:
+            self._append(evaluations, events, measurements, new, now)
+        except BaseException:
+            if new:  # rolled back: those provenance ids do not exist
+                self._items = {k: v for k, v in self._items.items() if (k[1], k[2]) not in new}
+            raise
+        for pair, pid in new.items():  # committed: known from now on
+            self._prov_ids[pair] = pid
+            self._prov[pid] = pair
+
+    def _append(self, evaluations: list[Evaluation], events: list[tuple[int, int, Event]],
+                measurements: list[tuple[str, dict[str, Value]]], new: dict[tuple[str, str], int],
+                now: float) -> None:
         with self.transaction():
             if evaluations:
                 self.conn.executemany(
                     f"INSERT OR IGNORE INTO evaluations ({self._COLS}) VALUES ({','.join('?' * 18)})",
                     [(ev.run_id, ev.seq, ev.genotype_key, values_json(ev.genotype_key, ev.genotype),
-                      ev.arch_key, ev.cache_key, ev.status, ev.encoded_values or encode_values(ev.values), ev.train_s,
+                      ev.arch_key, ev.cache_key, ev.status, self._encode_values(ev.values, new), ev.train_s,
                       ev.measure_s, ev.strategy_s, ev.cost_s, ev.wall_s, int(ev.cached), ev.device,
                       ev.error, ev.finished or now, ev.clock_s) for ev in evaluations])
             if events:
@@ -379,7 +429,62 @@ class Store:
                       _genotypes_json(e)) for rid, idx, e in events])
             if measurements:
                 self.conn.executemany("INSERT OR IGNORE INTO measurements VALUES (?,?,?)",
-                                      [(k, encode_values(v), now) for k, v in measurements])
+                                      [(k, _SORTED_JSON.encode({n: x.to_json() for n, x in v.items()}), now)
+                                       for k, v in measurements])
+
+    def _encode_values(self, values: dict[str, Value], new: dict[tuple[str, str], int]) -> str:
+        """An evaluation's values as stored: ``{"name": [value, provenance id]}`` with sorted
+        names; provenance not in the store yet is inserted (inside the caller's transaction)
+        and collected in ``new``."""
+        parts = []
+        items = self._items
+        for k in sorted(values):
+            v = values[k]
+            item = items.get((k, v.origin, v.source))
+            if item is None:
+                item = self._item(k, v.origin, v.source, new)
+            x = v.value
+            if type(x) is float and x - x == 0.0:  # finite: repr is its JSON
+                parts.append(item[0] + float.__repr__(x) + item[1])
+            else:  # int, NaN, +-inf
+                parts.append(item[0] + _SORTED_JSON.encode(x) + item[1])
+        return "{" + ", ".join(parts) + "}"
+
+    def _item(self, name: str, origin: str, source: str,
+              new: dict[tuple[str, str], int]) -> tuple[str, str]:
+        """The JSON before and after the number of one stored value (remembered; an item whose
+        provenance this transaction inserts is forgotten again if it rolls back)."""
+        pair = (origin, source)
+        pid = self._prov_ids.get(pair) or new.get(pair)
+        if pid is None:
+            self.conn.execute("INSERT OR IGNORE INTO provenance (origin, source) VALUES (?, ?)", pair)
+            pid = int(self.conn.execute("SELECT id FROM provenance WHERE origin=? AND source=?",
+                                        pair).fetchone()[0])
+            new[pair] = pid
+        item = self._items[(name, origin, source)] = (f"{_SORTED_JSON.encode(name)}: [", f", {pid}]")
+        return item
+
+    def _load_provenance(self) -> None:
+        for pid, origin, source in self.conn.execute("SELECT id, origin, source FROM provenance"):
+            self._prov[int(pid)] = (origin, source)
+            self._prov_ids[(origin, source)] = int(pid)
+
+    def _decode_values(self, text: str) -> dict[str, Value]:
+        """Values of an evaluation row, in either stored form (see the module docstring)."""
+        out = {}
+        for k, v in json.loads(text).items():
+            if type(v) is list:
+                pair = self._prov.get(v[1])
+                if pair is None:  # written by another process since this one loaded them
+                    self._load_provenance()
+                    pair = self._prov.get(v[1])
+                    if pair is None:
+                        raise UserError(f"store {self.path} is inconsistent: a value refers to "
+                                        f"provenance {v[1]}, which it does not hold.")
+                out[k] = Value(float(v[0]), *pair)
+            else:
+                out[k] = Value.from_json(v)
+        return out
 
     def add_evaluation(self, ev: Evaluation) -> None:
         """Insert one evaluation, durable when this returns."""
@@ -389,7 +494,7 @@ class Store:
     def _rows_to_evals(self, rows: Sequence[Sequence[Any]]) -> list[Evaluation]:
         return [
             Evaluation(run_id=r[0], seq=r[1], genotype_key=r[2], genotype=json.loads(r[3]),
-                       arch_key=r[4], cache_key=r[5], status=r[6], values=_values_from_json(r[7]),
+                       arch_key=r[4], cache_key=r[5], status=r[6], values=self._decode_values(r[7]),
                        train_s=r[8], measure_s=r[9], strategy_s=r[10], cost_s=r[11], wall_s=r[12],
                        cached=bool(r[13]), device=r[14], error=r[15], finished=r[16], clock_s=r[17])
             for r in rows

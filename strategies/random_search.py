@@ -44,14 +44,11 @@ class RandomSearch(Strategy):
         return self._batch
 
     def ask(self, n: int) -> list[Genotype]:
-        out = []
-        for _ in range(n):
-            if self.unique:
-                g = self._seen.sample_unseen(self.rng, tries=self.max_tries)
-            else:
-                g = self.space.sample(self.rng)
+        if self.unique:
+            return self._seen.draw_unseen(self.rng, n, tries=self.max_tries)
+        out = [self.space.sample(self.rng) for _ in range(n)]
+        for g in out:
             self._seen.add(g)
-            out.append(g)
         return out
 
     def tell(self, observations: Sequence[Observation]) -> None:

@@ -118,3 +118,35 @@ def test_seen_draws_every_canonical_genotype_once():
     for _ in range(space.size()):
         assert seen.add(seen.sample_unseen(rng))
     assert seen.exhausted and len(seen) == space.size()
+
+
+@pytest.mark.parametrize("name,shape", [("nb201", (3, 32, 32)), ("digits-cnn", (1, 8, 8))])
+def test_draw_unseen_draws_what_single_draws_draw(name, shape):
+    """Seen.draw_unseen (samples drawn ahead in blocks, rejected as integer codes) proposes
+    the genotypes that one sample_unseen + add per genotype proposes, through half the space
+    (the switch to the list of those left), exhaustion and repeats — and leaves the generator
+    where the single draws leave it, also when something else draws from it in between."""
+    from moo_nas.seen import Seen
+
+    space = make_space(name, shape, 10)
+    # a space with conditions draws one at a time: a shorter check suffices there
+    total = space.size() + 300 if not space.conditions else 600
+    for sizes in ([256] * (total // 256 + 1), [1, 7, 300, 3] * (total // 311 + 1)):
+        for foreign in (False, True):
+            runs = []
+            for batched in (False, True):
+                rng, seen, keys = np.random.default_rng(3), Seen(space), []
+                for n in sizes:
+                    if batched:
+                        keys += [g.key for g in seen.draw_unseen(rng, n, 20)]
+                    else:
+                        for _ in range(n):
+                            g = seen.sample_unseen(rng, 20)
+                            seen.add(g)
+                            keys.append(g.key)
+                    if foreign:
+                        rng.random()
+                runs.append((keys, rng.random()))
+            assert runs[0] == runs[1]
+            if not space.conditions:
+                assert len(set(runs[0][0])) == space.size()  # every genotype, then repeats

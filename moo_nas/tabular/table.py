@@ -26,7 +26,7 @@ import numpy as np
 from ..errors import UserError
 from ..evaluator import Evaluator, bound_violation
 from ..objectives import Objective, Value, metric
-from ..records import Evaluation, encode_values
+from ..records import Evaluation
 from ..space import Genotype, OptionValue, SearchSpace
 
 #: most lookups a table evaluator keeps ready (the evaluation of each (genotype, seed))
@@ -289,10 +289,12 @@ class TableEvaluator(Evaluator):
         self.table = table
         self.space = space
         self.objectives = tuple(objectives)
-        self._pre = tuple(o for o in self.objectives if metric(o.name).stage != "trained")
+        # the bounded objectives, and those of them known before training
+        self._bounded = tuple(o for o in self.objectives if o.bound is not None)
+        self._pre = tuple(o for o in self._bounded if metric(o.name).stage != "trained")
         bounds = ",".join(o.describe() for o in self.objectives if o.bound is not None)
         self._ck = f"table:{table.info.name}:{bounds}:"
-        # (genotype key, seed) -> its evaluation, values encoded once for the store
+        # (genotype key, seed) -> its evaluation
         self._memo: dict[tuple[str, int], Evaluation] = {}
 
     def config(self) -> dict[str, Any]:
@@ -319,7 +321,6 @@ class TableEvaluator(Evaluator):
         memo = self._memo.get((g.key, seed))
         if memo is None:
             memo = self._lookup(g, seed)
-            memo.encoded_values = encode_values(memo.values)
             if len(self._memo) >= MEMO_MAX:
                 self._memo.clear()
             self._memo[(g.key, seed)] = memo
@@ -336,14 +337,14 @@ class TableEvaluator(Evaluator):
                                  arch_key=key)
         ev = Evaluation.of(g, row.status, values=dict(row.values), train_s=row.train_seconds,
                            device=row.device, error=row.error, arch_key=key)
-        if self.objectives and row.status == "ok":
+        if self._bounded and row.status == "ok":
             reason = bound_violation(self._pre, row.values)
             if reason:  # rejected before training: nothing trained, nothing charged
                 ev.values = {n: v for n, v in row.values.items()
                              if _stage(n) != "trained"}
                 ev.status, ev.error, ev.train_s = "infeasible", reason, 0.0
             else:
-                reason = bound_violation(self.objectives, row.values)
+                reason = bound_violation(self._bounded, row.values)
                 if reason:
                     ev.status, ev.error = "infeasible", reason
         return ev
