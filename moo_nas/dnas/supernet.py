@@ -70,6 +70,39 @@ def _union(plan: SearchPlan) -> tuple[ArchSpec, list[str], list[dict[str, str]]]
     return replace(seed, ops=seed.ops + tuple(extra)), outputs, sources
 
 
+def _bypass(plan: SearchPlan) -> dict[str, tuple[str, ...]] | None:
+    """For a depth variable whose options only skip blocks whose output has the shape of their
+    input (the consumers of a skipped block read its input instead, nothing else changes): per
+    seed tensor that some option reads past, the tensor each depth option reads in its place
+    (itself where the option keeps it).  None when some option re-wires anything else (a new
+    head, other widths): the masked network then carries a head per depth option."""
+    if plan.depth is None:
+        return None
+    seed = plan.arch
+    by_name = {op.name: op for op in seed.ops}
+    producer = {op.output: i for i, op in enumerate(seed.ops)}
+    subs = []
+    for arch in plan.depth.archs:
+        present = {op.name for op in arch.ops}
+        sub: dict[str, str] = {}
+        pairs = [(seed.output, arch.output)]
+        for op in arch.ops:
+            s = by_name.get(op.name)
+            if s is None or len(s.inputs) != len(op.inputs) or replace(op, inputs=s.inputs) != s:
+                return None
+            pairs += list(zip(s.inputs, op.inputs))
+        for a, b in pairs:
+            if a == b:
+                continue
+            # ``a`` is skipped (its producer is gone) and ``b`` was computed before it
+            if (a not in producer or seed.ops[producer[a]].name in present
+                    or producer.get(b, -1) >= producer[a] or sub.setdefault(a, b) != b):
+                return None
+        subs.append(sub)
+    skipped = sorted({t for sub in subs for t in sub}, key=producer.__getitem__)
+    return {t: tuple(sub.get(t, t) for sub in subs) for t in skipped}
+
+
 class MaskedNet(nn.Module):
     """Seed network of ``space`` with trainable search masks (see module docstring)."""
 
@@ -77,7 +110,17 @@ class MaskedNet(nn.Module):
         super().__init__()
         self.space = space
         self.plan = plan or make_plan(space)
-        self.union, self.exit_outputs, self.sources = _union(self.plan)
+        # depth options that skip shape-preserving blocks are searched on the seed itself (the
+        # consumers of a skippable block read a gated mix of its output and input); otherwise
+        # every shallower option gets its own head
+        self.bypass = _bypass(self.plan)
+        if self.bypass is not None:
+            assert self.plan.depth is not None
+            same = {op.name: op.name for op in self.plan.arch.ops}
+            self.union, self.exit_outputs = self.plan.arch, [self.plan.arch.output]
+            self.sources = [same] * len(self.plan.depth.options)
+        else:
+            self.union, self.exit_outputs, self.sources = _union(self.plan)
         self.net = SpecNet(self.union)
         self.channel_masks = nn.ModuleDict({g.variable: ChannelMask(g.options)
                                             for g in self.plan.groups})
@@ -109,6 +152,12 @@ class MaskedNet(nn.Module):
         # tensors to drop after each op (their last use), as SpecNet does, so the forward pass
         # holds no more activations alive than the plain seed network
         last = {t: i for i, op in enumerate(self.union.ops) for t in op.inputs}
+        # a skippable block's output is mixed with its stand-ins right after it is computed
+        self._mix = {i: (op.output, (self.bypass or {})[op.output])
+                     for i, op in enumerate(self.union.ops) if op.output in (self.bypass or {})}
+        for i, (_, stand_ins) in self._mix.items():
+            for t in stand_ins:
+                last[t] = max(last.get(t, i), i)
         keep = set(self.exit_outputs)
         self._release = [tuple({t for t in op.inputs if last[t] == i and t not in keep})
                          for i, op in enumerate(self.union.ops)]
@@ -228,7 +277,7 @@ class MaskedNet(nn.Module):
         tmask: dict[str, torch.Tensor | None] = {"input": None}
         self.aux_logits = []
         selected = int(torch.argmax(depth))
-        for op, release in zip(self.union.ops, self._release):
+        for i, (op, release) in enumerate(zip(self.union.ops, self._release)):
             src = tensors[op.inputs[0]]
             exit_ = self._exit_of.get(op.name)
             if exit_ is not None and exit_ != selected:
@@ -272,10 +321,16 @@ class MaskedNet(nn.Module):
                 afmt = self._formats[op.name][1]
                 if not afmt.is_identity:
                     y = afmt.quantize(y)
-            for t in release:
-                del tensors[t], tmask[t]
             tensors[op.output] = y
             tmask[op.output] = m
+            mix = self._mix.get(i)
+            if mix is not None:
+                self._mix_in(mix, depth, tensors, tmask)
+            for t in release:
+                if t != op.output:
+                    del tensors[t], tmask[t]
+        if self.bypass is not None:
+            return tensors[self.union.output]
         last = len(self.exit_outputs) - 1
         self.aux_logits = [tensors[n] for i, n in enumerate(self.exit_outputs)
                            if self.training and i not in (selected, last)]
@@ -284,6 +339,24 @@ class MaskedNet(nn.Module):
             out = out + w * tensors[name]
         assert isinstance(out, torch.Tensor)  # there is at least one exit
         return out
+
+    def _mix_in(self, mix: tuple[str, tuple[str, ...]], depth: torch.Tensor,
+                tensors: dict[str, torch.Tensor], tmask: dict[str, torch.Tensor | None]) -> None:
+        """Replace tensor ``t`` by the depth-weighted sum of what each depth option reads in
+        its place (exactly one weight is 1 in the forward pass; the others still receive the
+        straight-through gradient), and its channel mask likewise."""
+        t, stand_ins = mix
+        out: torch.Tensor | int = 0
+        for w, u in zip(depth, stand_ins):
+            out = out + w * tensors[u]
+        assert isinstance(out, torch.Tensor)
+        masks = [tmask[u] for u in stand_ins]
+        m = masks[0]
+        if any(mu is not m for mu in masks):
+            ones = torch.ones(tensors[t].shape[1])
+            m = sum((w * (ones if mu is None else mu) for w, mu in zip(depth, masks)),
+                    torch.zeros(tensors[t].shape[1]))
+        tensors[t], tmask[t] = out, m
 
     # ------------------------------------------------------------------ costs
     def effective_arch(self, arch: ArchSpec, counts: dict[str, torch.Tensor],

@@ -124,3 +124,45 @@ def test_shared_masks_give_the_gradients_of_separately_computed_masks(name, shap
     # parameters unchanged: the next forward/costs/backward must not reuse consumed masks
     net(x).sum().backward()
     net.costs(("macs",))["macs"].backward()
+
+
+@pytest.mark.parametrize("name,shape,options", [
+    ("traced", (1, 16, 16), {"seed_model": "examples/byo_model.py:SmallNet"}),
+    ("dscnn", (1, 49, 10), {}),
+    ("mobilenetv1", (3, 24, 24), {}),
+])
+def test_skippable_blocks_are_searched_on_the_seed_without_heads(name, shape, options):
+    """Depth options that only skip blocks of unchanged shape are searched on the seed network
+    itself (a gated mix at the skipped blocks' output, no head per depth option): at every
+    depth option the masked network computes what its export computes, with the exact costs,
+    and the depth gates receive a gradient."""
+    space = make_space(name, shape, 10, **options)
+    torch.manual_seed(0)
+    net = MaskedNet(space)
+    assert net.bypass is not None and len(net.union.ops) == len(net.plan.arch.ops)
+    with torch.no_grad():
+        for p in net.mask_parameters():
+            p.uniform_(0.0, 1.0)
+    depths = net.plan.depth.options
+    for i in range(len(depths)):
+        with torch.no_grad():  # keep the first i gates: depth option i
+            net.depth_gates.theta.copy_((torch.arange(len(depths) - 1) < i).float())
+        assert net.depth_gates.chosen() == depths[i]
+        net.train()
+        out = net(torch.randn(8, *shape))
+        out.square().mean().backward()
+        assert net.depth_gates.theta.grad is not None and net.depth_gates.theta.grad.abs().sum() > 0
+        net.zero_grad()
+        net.eval()
+        ex = export(net)
+        assert ex.genotype[net.plan.depth.variable] == depths[i]
+        module = space.build(ex.genotype)
+        module.load_state_dict(ex.state_dict)
+        module.eval()
+        x = torch.randn(3, *shape)
+        with torch.no_grad():
+            assert torch.allclose(net(x), module(x), atol=1e-5)
+        state = net.state_archs()
+        for cost, fn in COSTS.items():
+            assert float(net.cost(fn, state).detach()) == pytest.approx(
+                float(fn(space.arch(ex.genotype))), rel=1e-6), cost
