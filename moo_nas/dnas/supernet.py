@@ -1,7 +1,9 @@
 """The masked network: a space's seed with channel, kernel and depth masks.
 
 :class:`MaskedNet` executes the seed's :class:`~moo_nas.arch.ArchSpec` (plus one extra head
-per shallower depth option, see :class:`~moo_nas.dnas.plan.DepthChoice`) with the same layers
+per shallower depth option, see :class:`~moo_nas.dnas.plan.DepthChoice`, unless the depth
+options only skip blocks whose output has their input's shape: those are searched on the seed
+alone, its consumers reading a gated mix of the block's output and input) with the same layers
 as :class:`~moo_nas.arch.SpecNet` - so parameter names match ``space.build(genotype)`` - for
 1-D and 2-D convolutions alike (the dimension only picks ``conv1d``/``conv2d``).
 
