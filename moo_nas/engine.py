@@ -229,6 +229,15 @@ class SearchRun:
             raise
         return True
 
+    def complete_in_store(self) -> bool:
+        """True when the store holds this run finished with its whole evaluation budget, so
+        :meth:`run` would only read it (checked without writing anything)."""
+        run_id = self.store.find_run(self.signature)
+        if run_id is None:
+            return False
+        self.run_id = run_id
+        return self._complete_already()
+
     def _complete_already(self) -> bool:
         b = self.budget
         if b.evaluations is None or b.seconds is not None or b.cost_hours is not None:

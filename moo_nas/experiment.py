@@ -51,7 +51,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-from .engine import Budget, run_search
+from .engine import Budget, SearchRun, run_search
 from .errors import UserError, unknown_name
 from .evaluator import Evaluator, EvaluatorSpec, TrainingEvaluator, needed_providers
 from .executors import Executor, make_executor
@@ -415,6 +415,18 @@ def _run_one(exp: Experiment, strategy: StrategyEntry, seed: int,
     return r.run_id
 
 
+def _complete(exp: Experiment, store: Store, strategy: StrategyEntry, seed: int) -> bool:
+    """True when ``store`` already holds this run of ``exp`` finished with its budget: it
+    needs no worker process (one would import torch just to read it)."""
+    problem, evaluator = exp.built()
+    executor = run_executor(exp)
+    try:
+        return SearchRun(store, problem, evaluator, strategy.name, strategy.options, seed, exp.budget,
+                         executor, experiment=exp.name).complete_in_store()
+    finally:
+        executor.close()
+
+
 def _interrupt_once(signum: int, frame: Any) -> None:
     """SIGINT handler of a worker process: the first interrupts the run, later ones are ignored
     (Ctrl-C in a terminal reaches the whole process group and the parent then interrupts each
@@ -521,7 +533,8 @@ def run_experiment(exp: Experiment, progress: bool = True, write: bool = True) -
                 bar.set_postfix_str(f"{s.name} seed {seed}")
                 _run_one(exp, s, seed, progress=bar.update)
         else:
-            _run_parallel(exp, jobs, refresh)
+            _run_parallel(exp, [(s, seed) for s, seed in jobs if not _complete(exp, store, s, seed)],
+                          refresh)
         refresh(force=True)
     finally:
         bar.close()

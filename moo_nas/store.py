@@ -328,6 +328,11 @@ class Store:
         assert cur.lastrowid is not None  # set by the INSERT above
         return int(cur.lastrowid), True
 
+    def find_run(self, signature: str) -> int | None:
+        """The id of the run with ``signature``, or None (reads only)."""
+        row = self.conn.execute("SELECT id FROM runs WHERE signature=?", (signature,)).fetchone()
+        return None if row is None else int(row[0])
+
     def set_run_status(self, run_id: int, status: str, stats: dict[str, Any] | None = None) -> None:
         if stats is None:
             self.conn.execute("UPDATE runs SET status=?, updated=? WHERE id=?",

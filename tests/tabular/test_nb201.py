@@ -311,3 +311,33 @@ def test_ask_ahead_proposes_what_single_asks_propose(setup, tmp_path):
         more = run_search(a, prob, ev, "random", {}, 3, Budget(evaluations=400))
         longer = run_search(b, prob, ev, OneByOne, {}, 3, Budget(evaluations=400))
         assert [e.genotype_key for e in more.evaluations] == [e.genotype_key for e in longer.evaluations]
+
+
+def test_finished_runs_of_an_experiment_are_recognised_without_writing(tmp_path):
+    """A parallel experiment re-run spawns no worker for a run the store holds finished with
+    its budget; a larger budget, another seed or another worker count is a run still to do,
+    and asking writes nothing."""
+    from moo_nas.experiment import _complete, load_experiment, run_experiment
+    from moo_nas.store import Store
+
+    path = tmp_path / "nb.toml"
+    settings = dict(name="nb201-skip", seeds=[0, 1], store=tmp_path / "s.sqlite", report=tmp_path / "rep",
+                    jobs=2, space={"name": "nb201"}, evaluator={"kind": "table", "table": "nb201"},
+                    budget={"evaluations": 30}, objectives=["val_error", "params"],
+                    strategies=["random", "aging-evolution"])
+    path.write_text(experiment_toml(**settings))
+    exp = load_experiment(path)
+    run_experiment(exp, progress=False, write=False)
+    with Store(exp.store) as store:
+        runs = [(r.id, r.status, r.updated) for r in store.runs()]
+        assert len(runs) == 4 and all(status == "finished" for _, status, _ in runs)
+        assert all(_complete(exp, store, s, seed) for s in exp.strategies for seed in exp.seeds)
+        assert not _complete(exp, store, exp.strategies[0], 7)
+        path.write_text(experiment_toml(**{**settings, "budget": {"evaluations": 31}}))
+        assert not _complete(load_experiment(path), store, exp.strategies[0], 0)
+        path.write_text(experiment_toml(**{**settings, "workers": 4}))
+        assert not _complete(load_experiment(path), store, exp.strategies[0], 0)
+        assert [(r.id, r.status, r.updated) for r in store.runs()] == runs
+    run_experiment(exp, progress=False, write=False)  # nothing to do: nothing changes
+    with Store(exp.store) as store:
+        assert [(r.id, r.status, r.updated) for r in store.runs()] == runs
