@@ -135,7 +135,10 @@ class Seen:
                 code: int | None = None
                 if self._left:
                     ahead.settle()
-                    g = self._from_left(rng, tries, ())
+                    # no ``also``: one draw from the list, whose code is known
+                    drawn = self._left[int(rng.integers(len(self._left)))]
+                    assert isinstance(drawn, int)  # a space without conditions lists codes
+                    g, code = codec.genotype(drawn), drawn
                 else:
                     code, idx = ahead.next(n - len(out))
                     if not self.exhausted:
