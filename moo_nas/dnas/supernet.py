@@ -21,7 +21,7 @@ masks are binary in the forward pass, this equals the exact cost of the exported
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 import torch
 import torch.nn as nn
@@ -70,6 +70,34 @@ def _union(plan: SearchPlan) -> tuple[ArchSpec, list[str], list[dict[str, str]]]
         outputs.append(arch.output + suffix if arch.output in renamed else arch.output)
         sources.append(names)
     return replace(seed, ops=seed.ops + tuple(extra)), outputs, sources
+
+
+class _OneHotMix(torch.autograd.Function):
+    """``sum_d w[d] * x[d]`` for depth weights ``w`` that are one-hot in the forward pass
+    (:class:`~moo_nas.dnas.masks.DepthGates`), without an activation-sized product or sum:
+    the forward pass returns the selected tensor; the backward pass gives it the incoming
+    gradient, each weight the inner product of that gradient with its tensor (what the sum's
+    gradient is), and the other tensors none (their weight is 0, so the blocks they come from
+    are not back-propagated through for nothing)."""
+
+    @staticmethod
+    def forward(ctx: Any, w: torch.Tensor, *xs: torch.Tensor) -> torch.Tensor:
+        sel = int(torch.argmax(w))
+        if float(w[sel]) != 1.0 or float(w.abs().sum()) != 1.0:
+            raise ValueError("depth weights must be one-hot in the forward pass")
+        ctx.sel = sel
+        ctx.save_for_backward(*xs)
+        return xs[sel].view_as(xs[sel])
+
+    @staticmethod
+    def backward(ctx: Any, g: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        xs = ctx.saved_tensors
+        flat = g.reshape(-1)
+        gw = (torch.stack([torch.dot(flat, x.reshape(-1)) for x in xs])
+              if ctx.needs_input_grad[0] else None)
+        grads: list[torch.Tensor | None] = [None] * len(xs)
+        grads[ctx.sel] = g
+        return (gw, *grads)
 
 
 def _bypass(plan: SearchPlan) -> dict[str, tuple[str, ...]] | None:
@@ -348,10 +376,7 @@ class MaskedNet(nn.Module):
         its place (exactly one weight is 1 in the forward pass; the others still receive the
         straight-through gradient), and its channel mask likewise."""
         t, stand_ins = mix
-        out: torch.Tensor | int = 0
-        for w, u in zip(depth, stand_ins):
-            out = out + w * tensors[u]
-        assert isinstance(out, torch.Tensor)
+        out = _OneHotMix.apply(depth, *[tensors[u] for u in stand_ins])
         masks = [tmask[u] for u in stand_ins]
         m = masks[0]
         if any(mu is not m for mu in masks):

@@ -166,3 +166,32 @@ def test_skippable_blocks_are_searched_on_the_seed_without_heads(name, shape, op
         for cost, fn in COSTS.items():
             assert float(net.cost(fn, state).detach()) == pytest.approx(
                 float(fn(space.arch(ex.genotype))), rel=1e-6), cost
+
+
+def test_one_hot_mix_has_the_gradients_of_the_weighted_sum():
+    """The skippable-block mix returns the selected tensor and back-propagates what
+    ``sum_d w[d] * x[d]`` would: the inner products to the weights, the gradient to the
+    selected tensor, nothing (zero) to the others."""
+    from moo_nas.dnas.masks import DepthGates
+    from moo_nas.dnas.supernet import _OneHotMix
+
+    torch.manual_seed(0)
+    gates = DepthGates((1, 2, 3))
+    with torch.no_grad():
+        gates.theta.copy_(torch.tensor([0.9, 0.2]))  # keeps the first ring only: option 2
+    xs = [torch.randn(4, 3, 5, 5, requires_grad=True) for _ in range(3)]
+    target = torch.randn(4, 3, 5, 5)
+    grads = []
+    for mix in (lambda w: _OneHotMix.apply(w, *xs), lambda w: sum(wi * x for wi, x in zip(w, xs))):
+        out = mix(gates())
+        assert torch.equal(out, xs[1])
+        ((out - target) ** 2).sum().backward()
+        grads.append([gates.theta.grad.clone()] + [torch.zeros_like(x) if x.grad is None else x.grad.clone()
+                                                   for x in xs])
+        gates.theta.grad = None
+        for x in xs:
+            x.grad = None
+    for a, b in zip(*grads):
+        assert torch.allclose(a, b, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError):
+        _OneHotMix.apply(torch.tensor([0.5, 0.5]), *xs[:2])
