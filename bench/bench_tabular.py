@@ -3,8 +3,9 @@ next to the bare table lookup, and the wall time of the NB201 experiment.
 
 Every evaluation is written to SQLite; table lookups are committed in groups (at most 5000 rows
 or 0.2 s, see ``moo_nas.run_writer.RunWriter``) because redoing a lost lookup costs nothing.
-The engine run uses its own, fresh evaluator (nothing looked up before), and the rate is given
-per wall-clock second and per CPU second of this process (the machine may be shared).
+Each engine run uses its own, fresh evaluator (nothing looked up before) and store; the rate of
+``--repeats`` runs (seeds 0, 1, ...) is given as median, best and worst per wall-clock second and
+as median per CPU second of this process (a shared machine's speed drifts from run to run).
 
     python bench/bench_tabular.py                 # throughput (target >= 20,000 evaluations/s)
     python bench/bench_tabular.py --experiment    # + wall time of experiments/nb201.toml
@@ -14,6 +15,7 @@ per wall-clock second and per CPU second of this process (the machine may be sha
 from __future__ import annotations
 
 import argparse
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -31,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 TARGET = 20000.0  # issue 16
 
 
-def throughput(n: int, strategy: str) -> None:
+def throughput(n: int, strategy: str, repeats: int) -> None:
     objs = (make_objective("val_error"), make_objective("latency_ms"), make_objective("params"))
     t0 = time.perf_counter()
     space, ev = make_table_evaluator("nb201", {}, objs)
@@ -43,19 +45,24 @@ def throughput(n: int, strategy: str) -> None:
     for i, g in enumerate(gs):
         ev.evaluate(g, 0)
     lookup = n / (time.perf_counter() - t0)
-    space, ev = make_table_evaluator("nb201", {}, objs)  # fresh: no lookup done before
-    with tempfile.TemporaryDirectory() as d:
-        store = Store(Path(d) / "bench.sqlite")
-        t0, c0 = time.perf_counter(), time.process_time()
-        r = run_search(store, Problem(space, objs), ev, strategy, {}, 0, Budget(evaluations=n))
-        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-        stored = len(store.evaluations(r.run_id))
-        store.close()
-    rate = stored / wall
+    rates, cpu_rates = [], []
+    for rep in range(repeats):
+        space, ev = make_table_evaluator("nb201", {}, objs)  # fresh: no lookup done before
+        with tempfile.TemporaryDirectory() as d:
+            store = Store(Path(d) / "bench.sqlite")
+            t0, c0 = time.perf_counter(), time.process_time()
+            r = run_search(store, Problem(space, objs), ev, strategy, {}, rep, Budget(evaluations=n))
+            wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+            stored = len(store.evaluations(r.run_id))
+            store.close()
+        rates.append(stored / wall)
+        cpu_rates.append(stored / cpu)
+    rate = statistics.median(rates)
     print(f"bare TableEvaluator.evaluate: {lookup:,.0f} lookups/s")
-    print(f"engine '{strategy}' + SQLite store: {stored} evaluations in {wall:.2f} s = "
-          f"{rate:,.0f} evaluations/s (target {TARGET:,.0f}/s, ratio {rate / TARGET:.2f}); "
-          f"per CPU second of this process {stored / cpu:,.0f}/s; "
+    print(f"engine '{strategy}' + SQLite store, {stored} evaluations, {repeats} runs (seeds 0..{repeats - 1}, "
+          f"fresh evaluator and store each): median {rate:,.0f} evaluations/s (target {TARGET:,.0f}/s, "
+          f"ratio {rate / TARGET:.2f}), best {max(rates):,.0f}/s, worst {min(rates):,.0f}/s; per CPU "
+          f"second of this process median {statistics.median(cpu_rates):,.0f}/s; "
           f"engine+store / bare lookup = {rate / lookup:.3f}")
 
 
@@ -80,10 +87,12 @@ def main() -> None:
                    help="run lengths; NB201 has 15,625 cells, so 20,000 includes the slow tail "
                         "of sampling without repeats and then repeats")
     p.add_argument("--strategy", default="random")
+    p.add_argument("--repeats", type=int, default=3,
+                   help="engine runs per length (the machine's speed drifts: median, best, worst)")
     p.add_argument("--experiment", action="store_true", help="also time experiments/nb201.toml")
     args = p.parse_args()
     for n in args.evaluations:
-        throughput(n, args.strategy)
+        throughput(n, args.strategy, args.repeats)
     if args.experiment:
         experiment_wall(ROOT / "experiments" / "nb201.toml")
 
