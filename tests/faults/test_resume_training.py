@@ -88,7 +88,9 @@ def test_real_training_kill_loses_nothing_and_retrains_nothing(tmp_path, monkeyp
 
 def test_second_process_on_the_same_run_refuses_in_one_sentence(tmp_path):
     store = tmp_path / "s.sqlite"
-    cmd = search_command(store, tmp_path / "rep", 6, 3, "--name", "twice")
+    # long enough that the first process is still running when the second one (which imports
+    # torch first, seconds on a loaded machine) opens the run: 6 evaluations were not always
+    cmd = search_command(store, tmp_path / "rep", 30, 3, "--name", "twice")
     env = child_env()
     first = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     # wait until the first process has claimed the run
@@ -102,11 +104,11 @@ def test_second_process_on_the_same_run_refuses_in_one_sentence(tmp_path):
     with Store(store) as s:
         runs = s.runs()
         assert len(runs) == 1 and runs[0].status == "finished"
-        assert len(s.evaluations(runs[0].id)) == 6
+        assert len(s.evaluations(runs[0].id)) == 30
     again = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     assert again.returncode == 0, again.stderr  # the run is free again: nothing left to do
     with Store(store) as s:
-        assert len(s.evaluations(s.runs()[0].id)) == 6
+        assert len(s.evaluations(s.runs()[0].id)) == 30
 
 
 SLOW = textwrap.dedent("""
