@@ -71,30 +71,46 @@ def main() -> None:
     ap.add_argument("--strategies", nargs="+", metavar="NAME",
                     help="only these strategies of the experiment (default: all); runs already in "
                          "the store are read, so the full command later computes only the rest")
+    ap.add_argument("--no-run", action="store_true",
+                    help="compute nothing: write the report from the runs the store holds (e.g. a copy "
+                         "of the store without its unfinished runs; strategies with fewer runs than "
+                         "seeds are named at the top)")
+    ap.add_argument("--store", help="read (and run into) this store instead of the experiment's")
     args = ap.parse_args()
     t0 = time.perf_counter()
     one = load_experiment(args.experiment)
     many = load_experiment(args.experiment, {"workers": args.workers})
     many = many.renamed(f"{one.name}-w{args.workers}")
+    if args.store:
+        one.store = many.store = Path(args.store)
     if args.strategies:
         unknown = sorted(set(args.strategies) - {s.name for s in one.strategies})
         if unknown:
             raise SystemExit(f"bench_async: {unknown} not in {args.experiment}")
         one.strategies = [s for s in one.strategies if s.name in args.strategies]
         many.strategies = [s for s in many.strategies if s.name in args.strategies]
-    run_experiment(one, progress=False, write=False)
-    run_experiment(many, progress=False, write=False)
+    if not args.no_run:
+        run_experiment(one, progress=False, write=False)
+        run_experiment(many, progress=False, write=False)
     wall = time.perf_counter() - t0
     with Store(one.store) as store:
         c1, cn = compare_experiment(one, store), compare_experiment(many, store)
     n = args.workers
+    short = [f"{s} ({len(c1.by_strategy(s))} runs with 1 worker, {len(cn.by_strategy(s))} with {n})"
+             for s in c1.strategies()
+             if min(len(c1.by_strategy(s)), len(cn.by_strategy(s))) < len(one.seeds)]
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     lines = [f"# Asynchronous workers on `{one.name}`: 1 against {n} simulated workers", "",
              f"Command: `python bench/bench_async.py --experiment {args.experiment} --workers {n} "
              f"--out {args.out}"
              + (f" --strategies {' '.join(args.strategies)}" if args.strategies else "")
              + f"` (commit {commit}; {wall:.0f} s wall on this machine, most of it "
-             "resuming nothing when the store already holds the runs).", "",
+             "resuming nothing when the store already holds the runs).", ""]
+    if args.no_run:
+        lines += [f"**Written with `--no-run` from the runs the store held** (store `{one.store}`): "
+                  + ("fewer runs than seeds for " + "; ".join(short) + ". The command above computes "
+                     "the missing ones." if short else "every strategy has all its seeds."), ""]
+    lines += [
              f"Every run looks its cells up in the table; search cost is the recorded GPU training time "
              f"(GPU-hours); **wall-clock is simulated**: {n} workers, each evaluation occupying one for its "
              "recorded training time, results told to the strategy in simulated finishing order "
