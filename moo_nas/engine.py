@@ -127,14 +127,14 @@ class _Observer:
     builds thousands of observations a second)."""
 
     def __init__(self, problem: Problem) -> None:
-        self.objectives = [(o.name, o.direction == "min") for o in problem.objectives]
+        self.objectives = [(o.name, o.to_min) for o in problem.objectives]
         self.constrained = problem.constrained
 
     def __call__(self, genotype: Genotype, ev: Evaluation) -> Observation:
         values = ev.values
         f = None if ev.status == "failed" else np.array(
-            [(values[n].value if lower else -values[n].value) if n in values else WORST
-             for n, lower in self.objectives], dtype=float)
+            [to_min(values[n].value) if n in values else WORST for n, to_min in self.objectives],
+            dtype=float)
         g = _NO_CONSTRAINTS if not self.constrained else np.array(
             [o.violation(values[o.name].value) if o.name in values else 0.0
              for o in self.constrained], dtype=float)
@@ -351,8 +351,7 @@ class SearchRun:
         if not occupied and self.executor.in_process:  # one after another, here: no tickets
             for seq, g, ck, warm in work:
                 ev = self.call((g, self._known(g), warm))
-                yield ev.placed(run_id=self.run_id, seq=seq, cache_key=ck, strategy_s=self._share,
-                                cost_s=ev.work_s + self._share, cached=False)
+                yield self._fresh(ev, seq, ck)
             return
         order: list[tuple[int, str, Any]] = sorted(
             [(w[0], "work", w) for w in work] + [(e.seq, "stored", e) for e in occupied],
@@ -371,11 +370,16 @@ class SearchRun:
                 ticket, ev = self.executor.wait_any()
                 seq, ck, stored = tickets.pop(ticket)
                 if stored is None:
-                    yield ev.placed(run_id=self.run_id, seq=seq, cache_key=ck, strategy_s=self._share,
-                                    cost_s=ev.work_s + self._share, cached=False)
+                    yield self._fresh(ev, seq, ck)
         finally:
             if tickets:
                 self.executor.cancel()
+
+    def _fresh(self, ev: Evaluation, seq: int, ck: str) -> Evaluation:
+        """An evaluator's result placed in the run at ``seq``: charged its work and its share
+        of the strategy's time."""
+        return ev.placed(run_id=self.run_id, seq=seq, cache_key=ck, strategy_s=self._share,
+                         cost_s=ev.work_s + self._share, cached=False)
 
     def tell(self, seqs: list[int]) -> None:
         """Give the results of ``seqs`` to the strategy, in that order; record the tell."""
@@ -550,8 +554,7 @@ class SearchRun:
             g = self.asked[s]
             flight_keys.pop(g.key, None)
             ck = self.cache_key(s, g, None)
-            self._record(ev.placed(run_id=self.run_id, seq=s, cache_key=ck, strategy_s=self._share,
-                                   cost_s=ev.work_s + self._share, cached=False))
+            self._record(self._fresh(ev, s, ck))
             self.tell([s])
             for r, rck in waiting.pop(g.key, []):
                 repeat = self.reuse(r, g, rck)

@@ -13,7 +13,8 @@ from moo_nas.strategy import Observation, Problem, Strategy
 class RandomSearch(Strategy):
     """Samples genotypes uniformly; with ``unique=True`` (default) never repeats one.
 
-    Draws go through :meth:`moo_nas.seen.Seen.sample_unseen`: once half of a small space (up to
+    Draws go through :meth:`moo_nas.seen.Seen.draw_unseen` (the draws of
+    :meth:`~moo_nas.seen.Seen.sample_unseen`, made in blocks): once half of a small space (up to
     ``ENUMERATE_UP_TO`` genotypes) has been proposed, the rest is drawn from an explicit list;
     once every genotype has been proposed, repeats are allowed (uniformly): retrying would
     only spin.

@@ -183,8 +183,9 @@ class MaskedNet(nn.Module):
         # holds no more activations alive than the plain seed network
         last = {t: i for i, op in enumerate(self.union.ops) for t in op.inputs}
         # a skippable block's output is mixed with its stand-ins right after it is computed
-        self._mix = {i: (op.output, (self.bypass or {})[op.output])
-                     for i, op in enumerate(self.union.ops) if op.output in (self.bypass or {})}
+        bypass = self.bypass or {}
+        self._mix = {i: (op.output, bypass[op.output])
+                     for i, op in enumerate(self.union.ops) if op.output in bypass}
         for i, (_, stand_ins) in self._mix.items():
             for t in stand_ins:
                 last[t] = max(last.get(t, i), i)
@@ -357,8 +358,7 @@ class MaskedNet(nn.Module):
             if mix is not None:
                 self._mix_in(mix, depth, tensors, tmask)
             for t in release:
-                if t != op.output:
-                    del tensors[t], tmask[t]
+                del tensors[t], tmask[t]
         if self.bypass is not None:
             return tensors[self.union.output]
         last = len(self.exit_outputs) - 1

@@ -292,7 +292,7 @@ class TableEvaluator(Evaluator):
         # the bounded objectives, and those of them known before training
         self._bounded = tuple(o for o in self.objectives if o.bound is not None)
         self._pre = tuple(o for o in self._bounded if metric(o.name).stage != "trained")
-        bounds = ",".join(o.describe() for o in self.objectives if o.bound is not None)
+        bounds = ",".join(o.describe() for o in self._bounded)
         self._ck = f"table:{table.info.name}:{bounds}:"
         # (genotype key, seed) -> its evaluation
         self._memo: dict[tuple[str, int], Evaluation] = {}
