@@ -83,6 +83,8 @@ def main() -> None:
     many = many.renamed(f"{one.name}-w{args.workers}")
     if args.store:
         one.store = many.store = Path(args.store)
+    if args.no_run and not Path(one.store).is_file():
+        ap.error(f"--no-run reads a store, and {one.store} does not exist")
     if args.strategies:
         unknown = sorted(set(args.strategies) - {s.name for s in one.strategies})
         if unknown:

@@ -91,6 +91,8 @@ def main() -> None:
                    help="engine runs per length (the machine's speed drifts: median, best, worst)")
     p.add_argument("--experiment", action="store_true", help="also time experiments/nb201.toml")
     args = p.parse_args()
+    if args.repeats < 1 or min(args.evaluations) < 1:
+        p.error("--repeats and --evaluations must be at least 1")
     for n in args.evaluations:
         throughput(n, args.strategy, args.repeats)
     if args.experiment:
