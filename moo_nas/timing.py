@@ -29,6 +29,7 @@ from typing import Any
 
 import torch
 
+from .cpu import torch_threads
 from .data import Task
 from .evaluator import TrainingEvaluator
 from .space import Genotype, SearchSpace
@@ -87,9 +88,7 @@ def time_training_steps(space: SearchSpace, genotype: Genotype, task: Task, reci
     extrapolate from)."""
     if steps < 1 or warmup < 1:
         raise ValueError(f"need steps >= 1 and warmup >= 1, got {steps} and {warmup}")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(recipe.threads)
-    try:
+    with torch_threads(recipe.threads):
         torch.manual_seed(seed)
         module = space.build(genotype)
         marks: list[float] = []
@@ -110,8 +109,6 @@ def time_training_steps(space: SearchSpace, genotype: Genotype, task: Task, reci
         t0 = device_seconds()
         accuracy(module, task.x_val[:b], task.y_val[:b], b)
         eval_s = (device_seconds() - t0) * (len(task.y_val) + len(task.y_test)) / b
-    finally:
-        torch.set_num_threads(threads)
     return StepTiming(per_step, total[0], eval_s, steps, host_device())
 
 

@@ -18,6 +18,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .cpu import torch_threads
 from .data import Task
 from .errors import UserError
 
@@ -214,27 +215,20 @@ def train_until(module: nn.Module, task: Task, recipe: Recipe, seed: int,
         if stop(step, total):
             raise _Stop
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(recipe.threads)
-    try:
-        train_epochs(module, task, recipe, seed, on_step=on_step)
-    except _Stop:
-        pass
-    finally:
-        torch.set_num_threads(threads)
+    with torch_threads(recipe.threads):
+        try:
+            train_epochs(module, task, recipe, seed, on_step=on_step)
+        except _Stop:
+            pass
     return done[0]
 
 
 def train(module: nn.Module, task: Task, recipe: Recipe, seed: int) -> TrainResult:
     """Train ``module`` with ``recipe`` and report validation / test accuracy."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(recipe.threads)
-    try:
+    with torch_threads(recipe.threads):
         t0, w0 = device_seconds(), time.perf_counter()
         loss = train_epochs(module, task, recipe, seed)
         val = accuracy(module, task.x_val, task.y_val, recipe.eval_batch_size)
         test = accuracy(module, task.x_test, task.y_test, recipe.eval_batch_size)
         seconds, wall = device_seconds() - t0, time.perf_counter() - w0
-    finally:
-        torch.set_num_threads(threads)
     return TrainResult(val, test, seconds, recipe.epochs, loss, host_device(), wall)

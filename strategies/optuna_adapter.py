@@ -13,6 +13,10 @@ with the minimisation-form objectives (``failed`` ones as failed trials); the co
 the GP sampler models each constraint): ``Trial.set_constraint`` on Optuna >= 5, the user
 attribute ``constraints`` read by ``constraints_func`` on older versions.
 
+``optuna-gp`` with ``max_train = N`` fits its GPs on at most N completed trials (the least
+dominated half plus a seeded draw of the rest, as the BoTorch strategies cap theirs), so a long
+run's asks stop growing in cost; without it the sampler is Optuna's, unchanged.
+
 Asynchronous use: an asked trial stays ``RUNNING`` in the study until its observation is told,
 so TPE's constant liar and the GP sampler's pending-point handling see it; ``tell`` accepts any
 subset of the asked genotypes in any order (matched by genotype key).
@@ -30,12 +34,14 @@ import time
 import warnings
 from typing import Any, Sequence
 
+import numpy as np
 import optuna
 
 from moo_nas.errors import UserError
 from moo_nas.space import Genotype
 
 from moo_nas.strategy import Observation, Problem, Strategy
+from strategies.bo_inputs import capped, domination_count
 
 SAMPLERS = ("tpe", "gp", "nsga2", "nsga3", "random")
 
@@ -50,10 +56,33 @@ def _positive(name: str, strategy: str, value: Any, low: int = 1) -> int:
     return value
 
 
+class _CappedGP(optuna.samplers.GPSampler):
+    """Optuna's GP sampler fitting its models on at most ``max_train`` completed trials: the
+    ``max_train // 2`` with the fewest trials dominating them plus others drawn with the
+    sampler's own seeded generator (:func:`strategies.bo_inputs.capped`, as ``mobo``,
+    ``qnehvi`` and ``qnparego`` cap theirs).  Every GP fit and acquisition optimisation then
+    costs what it costs at ``max_train`` trials instead of growing with the run.  Running
+    trials are all kept (they are the pending points)."""
+
+    def __init__(self, *, max_train: int, seed: int, **kwargs: Any) -> None:
+        super().__init__(seed=seed, **kwargs)
+        self._max_train = max_train
+        self._cap_rng = np.random.default_rng(seed)
+
+    def _sample_relative_impl(self, study: Any, completed_trials: list[Any],
+                              running_trials: list[Any], search_space: dict[str, Any]) -> Any:
+        if len(completed_trials) > self._max_train:
+            f = np.array([t.values for t in completed_trials], dtype=float)
+            keep = capped(domination_count(f), self._max_train, self._cap_rng)
+            completed_trials = [completed_trials[i] for i in keep]
+        return super()._sample_relative_impl(study, completed_trials, running_trials, search_space)
+
+
 def make_sampler(kind: str, problem: Problem, seed: int, *, population: int = 10,
                  startup: int = 10, candidates: int = 24, constant_liar: bool = True,
-                 deterministic: bool = False) -> Any:
-    """The seeded Optuna sampler ``kind`` (one of :data:`SAMPLERS`)."""
+                 deterministic: bool = False, max_train: int | None = None) -> Any:
+    """The seeded Optuna sampler ``kind`` (one of :data:`SAMPLERS`); ``max_train`` caps the GP
+    sampler's training set (:class:`_CappedGP`)."""
     if kind not in SAMPLERS:
         raise UserError(f"optuna sampler {kind!r} is unknown; use one of {', '.join(SAMPLERS)}.")
     # Optuna >= 5 reads constraints set on the trial; older versions need constraints_func
@@ -67,9 +96,16 @@ def make_sampler(kind: str, problem: Problem, seed: int, *, population: int = 10
                                 n_ei_candidates=candidates, constant_liar=constant_liar,
                                 constraints_func=cons)
         if kind == "gp":
-            return s.GPSampler(seed=seed, n_startup_trials=startup, constraints_func=cons,
-                               deterministic_objective=deterministic,
-                               warn_independent_sampling=False)
+            gp_options = dict(n_startup_trials=startup, constraints_func=cons,
+                              deterministic_objective=deterministic,
+                              warn_independent_sampling=False)
+            if max_train is None:
+                return s.GPSampler(seed=seed, **gp_options)
+            if not hasattr(s.GPSampler, "_sample_relative_impl"):
+                raise UserError(f"optuna-gp option max_train needs a GP sampler that fits on a "
+                                f"given list of trials, which Optuna {optuna.__version__} does "
+                                f"not have; leave max_train out or install Optuna 5.")
+            return _CappedGP(max_train=max_train, seed=seed, **gp_options)
         if kind == "nsga2":
             return s.NSGAIISampler(population_size=population, seed=seed, constraints_func=cons)
         if kind == "nsga3":
@@ -172,10 +208,12 @@ class OptunaGP(OptunaSampler):
     description = "Optuna GP sampler (log-EHVI, constraint models, pending trials)"
 
     def __init__(self, problem: Problem, seed: int = 0, *, startup: int = 10,
-                 deterministic: bool = False, batch: int = 1) -> None:
+                 deterministic: bool = False, max_train: int | None = None,
+                 batch: int = 1) -> None:
         Strategy.__init__(self, problem, seed)
         if not isinstance(deterministic, bool):
             raise UserError(f"optuna-gp option deterministic must be true or false, got {deterministic!r}.")
+        cap = None if max_train is None else _positive("max_train", self.name, max_train, 4)
         self._start(make_sampler("gp", problem, self.seed,
                                  startup=_positive("startup", self.name, startup, 0),
-                                 deterministic=deterministic), batch)
+                                 deterministic=deterministic, max_train=cap), batch)

@@ -26,6 +26,7 @@ from typing import Callable, Mapping
 import torch
 import torch.nn.functional as F
 
+from ..cpu import tune_allocator
 from ..data import Task
 from ..space import SearchSpace
 from ..training import Recipe, make_optimizer, make_schedule, optimiser_step
@@ -68,6 +69,7 @@ def dnas_steppers(space: SearchSpace, recipe: Recipe, total_steps: int, seed: in
                   mps_loss: LossConfig = MPS_LOSS) -> dict[str, Stepper]:
     """The ``plain``, ``mask`` and ``mps`` steppers of ``space``'s seed network, built under
     ``seed`` (each on its own copy of the network)."""
+    tune_allocator()  # as every training of moo_nas (moo_nas.cpu.torch_threads)
     torch.manual_seed(seed)
     plain = space.build(space.seed_genotype())
     masked = MaskedNet(space)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
+from ..cpu import torch_threads
 from ..data import Task
 from ..errors import UserError
 from ..space import SearchSpace
@@ -97,7 +98,8 @@ class SearchTrainer:
     def step(self, x: torch.Tensor, y: torch.Tensor) -> float:
         """Forward, loss (task + auxiliary exit heads + complexity), backward, update."""
         net = self.net
-        net.train()
+        if not net.training:  # (a call per step walks every submodule)
+            net.train()
         loss = F.cross_entropy(net(x), y, label_smoothing=self.recipe.label_smoothing)
         for aux in net.aux_logits:
             loss = loss + self.aux_weight * F.cross_entropy(aux, y)
@@ -149,14 +151,10 @@ def warmup(space: SearchSpace, task: Task, recipe: Recipe, epochs: int, seed: in
            aux_weight: float = 1.0) -> MaskedNet:
     """The masked seed network trained for ``epochs`` with the masks frozen, on the recipe's
     number of threads (as :func:`run_point` and the trainer)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(recipe.threads)
-    try:
+    with torch_threads(recipe.threads):
         torch.manual_seed(seed)
         net = MaskedNet(space)
         _loop(net, task, recipe, epochs, seed, False, aux_weight, None, 0.0)
-    finally:
-        torch.set_num_threads(threads)
     return net
 
 
@@ -276,9 +274,7 @@ def finetune(exported: Exported, space: SearchSpace, task: Task, recipe: Recipe,
 def run_point(warm: MaskedNet, task: Task, recipe: Recipe, config: SearchConfig,
               seed: int) -> PointResult:
     """Search from a copy of the warmed-up network, enforce the memory target, export."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(recipe.threads)
-    try:
+    with torch_threads(recipe.threads):
         t0 = time.perf_counter()
         net = MaskedNet(warm.space, warm.plan)
         net.load_state_dict(warm.state_dict())
@@ -292,8 +288,6 @@ def run_point(warm: MaskedNet, task: Task, recipe: Recipe, config: SearchConfig,
         if config.finetune_epochs > 0:
             ex = Exported(ex.genotype, ex.arch, {k: v.detach().clone() for k, v in module.state_dict().items()})
         acc = accuracy(module, task.x_val, task.y_val, recipe.eval_batch_size)
-    finally:
-        torch.set_num_threads(threads)
     mem0, _ = seed_costs(net, config.loss)
     return PointResult(
         ex, config.loss.memory_target * mem0,

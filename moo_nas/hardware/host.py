@@ -9,6 +9,7 @@ from typing import Any, Callable, TypeVar
 import numpy as np
 import torch
 
+from ..cpu import torch_threads
 from ..objectives import Candidate, MetricDef, MetricProvider, Value, register_provider
 from ..training import host_device
 
@@ -92,15 +93,11 @@ def time_call(fn: Callable[[], object], warmup: int, repeats: int) -> list[float
 def time_module(module: torch.nn.Module, input_shape: tuple[int, ...],
                 protocol: TimingProtocol) -> list[float]:
     """Seconds per forward pass, one entry per timed repeat (CPU wall clock)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(protocol.threads)
-    try:
+    with torch_threads(protocol.threads):
         module.eval()
         x = torch.randn(protocol.batch, *input_shape)
         with torch.inference_mode():
             times = time_call(lambda: module(x), protocol.warmup, protocol.repeats)
-    finally:
-        torch.set_num_threads(threads)
     return times
 
 

@@ -129,3 +129,32 @@ def test_bad_option_values_are_one_sentence(option):
     for bad in (-1, 1.5, True):
         with pytest.raises(UserError, match=f"option {option} must be an integer"):
             STRATEGIES.get("qnehvi").create(make_problem(), 0, {option: bad})
+
+
+def test_optuna_gp_max_train_caps_what_the_gp_is_fitted_on(tmp_path, monkeypatch):
+    """With ``max_train = 8`` every model fit after the 8th completed trial sees exactly 8
+    trials (all of them before), and the capped sampler still gives the same proposals for the
+    same seed."""
+    import optuna
+
+    from moo_nas.errors import UserError
+
+    fitted: list[int] = []
+    original = optuna.samplers.GPSampler._sample_relative_impl
+
+    def spy(self, study, completed, running, space):
+        fitted.append(len(completed))
+        return original(self, study, completed, running, space)
+
+    monkeypatch.setattr(optuna.samplers.GPSampler, "_sample_relative_impl", spy)
+    monkeypatch.setitem(tb.OPTIONS, "optuna-gp", dict(startup=4, max_train=8))
+    _, _, a = tb.search(tmp_path, "optuna-gp", 3, 16, store="a.db")
+    # one fit per ask from the 4th completed trial on (a repeated proposal is answered free
+    # and asks again, so there may be more asks than evaluations)
+    assert fitted[:5] == [4, 5, 6, 7, 8] and len(fitted) >= 12
+    assert all(n == 8 for n in fitted[4:])
+    _, _, b = tb.search(tmp_path, "optuna-gp", 3, 16, store="b.db")
+    assert [e.genotype_key for e in a] == [e.genotype_key for e in b]
+    for bad in (3, 1.5, True):
+        with pytest.raises(UserError, match="option max_train must be an integer >= 4"):
+            STRATEGIES.get("optuna-gp").create(make_problem(), 0, {"max_train": bad})
