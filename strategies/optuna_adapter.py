@@ -37,6 +37,7 @@ from typing import Any, Sequence
 import numpy as np
 import optuna
 
+from moo_nas.cpu import torch_threads
 from moo_nas.errors import UserError
 from moo_nas.space import Genotype
 
@@ -149,7 +150,9 @@ class OptunaSampler(Strategy):
     def ask(self, n: int) -> list[Genotype]:
         out = []
         t0 = time.perf_counter()
-        with warnings.catch_warnings():
+        # one torch thread, as the BoTorch strategies fit theirs: the GP sampler's small
+        # matrices gain nothing from more, and parallel runs of a benchmark would oversubscribe
+        with warnings.catch_warnings(), torch_threads(1):
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             for _ in range(n):
                 trial = self.study.ask(self.distributions)
