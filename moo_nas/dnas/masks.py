@@ -133,7 +133,8 @@ class KernelMask(nn.Module):
 
     def keeps(self) -> torch.Tensor:
         """Cumulative keep value of each ring beyond the smallest option (STE)."""
-        return torch.cumprod(binarise(self.theta), dim=0)
+        b = binarise(self.theta)
+        return b if len(b) == 1 else torch.cumprod(b, dim=0)  # (one ring: nothing to chain)
 
     def forward(self) -> torch.Tensor:
         """Tap mask of shape ``(k,)*dims``."""
@@ -141,6 +142,8 @@ class KernelMask(nn.Module):
 
     def taps(self, keeps: torch.Tensor) -> torch.Tensor:
         """Tap mask of shape ``(k,)*dims`` for the ring keeps ``keeps`` (see :meth:`keeps`)."""
+        if len(keeps) == 1:  # two options: one ring (same value, two operations fewer)
+            return self.base + keeps * self.rings[0]
         return self.base + (keeps.view(-1, *([1] * self.dims)) * self.rings).sum(0)
 
     def effective(self, keeps: torch.Tensor | None = None) -> torch.Tensor:

@@ -20,14 +20,14 @@ masks are binary in the forward pass, this equals the exact cost of the exported
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Iterator
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-
-import math
 
 from ..arch import ArchSpec, Number, OpSpec, SpecNet, _activation, conv_forward, shape_op
 from ..formats import get_format
@@ -174,7 +174,9 @@ class MaskedNet(nn.Module):
                          for op in self.union.ops}
         self.precision: PrecisionSearch | None = None  # set by mixed_precision.attach
         self.aux_logits: list[torch.Tensor] = []
-        self._cost_cache: dict[tuple, dict[str, tuple[float, torch.Tensor]]] = {}
+        # cost values and gradients by (names, binarised state); see costs()
+        self._cost_cache: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
+        self._layout: tuple[list[int], list[tuple[float, np.ndarray]], int] | None = None
         self._mask_thetas = [m.theta for m in (*self.channel_masks.values(), *self.kernel_masks.values(),
                                                *([self.depth_gates] if self.depth_gates else []))]
         self._masks_cache: tuple[tuple, tuple] | None = None
@@ -445,33 +447,77 @@ class MaskedNet(nn.Module):
         of the autograd cost per step."""
         if self.precision is not None:
             return self.precision.costs(self, names)
-        from .loss import cost_function
-
         ch, _, keeps, depth = self._mask_state()
-        counts = [m.sum() for m in ch.values()]
-        kernels = [self.kernel_mask(v).effective(keeps[v]) for v in self.kernel_masks]
-        state = torch.stack(counts + kernels + list(depth)) if counts or kernels else depth
-        key = (tuple(names), tuple(round(v, 6) for v in state.detach().tolist()))
-        if key not in self._cost_cache:
+        # every search variable's binary vector in one tensor: channel masks, kernel ring
+        # keeps, depth weights (in the order of ``_state_layout``)
+        flat = torch.cat([*ch.values(), *keeps.values(), depth])
+        raw = flat.detach()
+        state = self._state_values(raw.cpu().numpy())
+        key = (tuple(names), tuple(round(float(v), 6) for v in state))
+        entry = self._cost_cache.get(key)
+        if entry is None:
             if len(self._cost_cache) > 4096:
                 self._cost_cache.clear()
-            with torch.enable_grad():
-                leaf = state.detach().clone().requires_grad_(True)
-                nc, nk = len(counts), len(kernels)
-                cvars = list(self.channel_masks)
-                kops = [k.op for k in self.plan.kernels]
-                c = {v: leaf[i] for i, v in enumerate(cvars)}
-                k = {op: leaf[nc + j] for j, op in enumerate(kops)}
-                archs = self.plan.depth.archs if self.plan.depth else (self.plan.arch,)
-                eff = [self.effective_arch(a, c, k) for a in archs]
-                entry = {}
-                for n in names:
-                    value = self.cost(cost_function(n), (eff, leaf[nc + nk:]))
-                    grad, = torch.autograd.grad(value, leaf, retain_graph=True, allow_unused=True)
-                    entry[n] = (float(value.detach()), torch.zeros_like(leaf) if grad is None else grad)
-            self._cost_cache[key] = entry
-        delta = state - state.detach()
-        return {n: v + (g * delta).sum() for n, (v, g) in self._cost_cache[key].items()}
+            entry = self._cost_cache[key] = self._cost_entry(names, state)
+        values, weights = entry
+        # value + d cost / d flat . (flat - flat.detach()): the cached value forward, the
+        # cached gradient backward, in four operations whatever the number of variables
+        out = values + torch.mv(weights, flat - raw)
+        return dict(zip(names, out.unbind()))
+
+    def _state_layout(self) -> tuple[list[int], list[tuple[float, np.ndarray]], int]:
+        """Lengths of the channel masks, (smallest kernel size, kernel size added per ring) of
+        each kernel mask, and the number of depth weights, in the order :meth:`costs` joins
+        them."""
+        layout = self._layout
+        if layout is None:
+            lengths = [len(m.theta) for m in self.channel_masks.values()]
+            kernels = [(float(self.kernel_mask(v).options[0]), self.kernel_mask(v).steps.cpu().numpy())
+                       for v in self.kernel_masks]
+            n_depth = len(self.plan.depth.options) if self.plan.depth else 1
+            layout = self._layout = (lengths, kernels, n_depth)
+        return layout
+
+    def _state_values(self, flat: np.ndarray) -> np.ndarray:
+        """Channel counts, kernel sizes and depth weights from the joined binary vector."""
+        lengths, kernels, n_depth = self._state_layout()
+        out, i = [], 0
+        for n in lengths:
+            out.append(flat[i : i + n].sum())
+            i += n
+        for k0, steps in kernels:
+            out.append(k0 + float(flat[i : i + len(steps)] @ steps))
+            i += len(steps)
+        out.extend(flat[i : i + n_depth])
+        return np.asarray(out, dtype=np.float32)
+
+    def _cost_entry(self, names: tuple[str, ...] | list[str],
+                    state: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """Values of the cost functions ``names`` at ``state`` (channel counts, kernel sizes,
+        depth weights) and their gradients, spread over the joined binary vector of
+        :meth:`costs`: one row per name."""
+        from .loss import cost_function
+
+        lengths, kernels, n_depth = self._state_layout()
+        nc, nk = len(lengths), len(kernels)
+        with torch.enable_grad():
+            leaf = torch.tensor(state, dtype=torch.float32, requires_grad=True)
+            c = {v: leaf[i] for i, v in enumerate(self.channel_masks)}
+            k = {kc.op: leaf[nc + j] for j, kc in enumerate(self.plan.kernels)}
+            archs = self.plan.depth.archs if self.plan.depth else (self.plan.arch,)
+            eff = [self.effective_arch(a, c, k) for a in archs]
+            values, rows = [], []
+            for n in names:
+                value = self.cost(cost_function(n), (eff, leaf[nc + nk:]))
+                grad, = torch.autograd.grad(value, leaf, retain_graph=True, allow_unused=True)
+                g = np.zeros(len(state), dtype=np.float32) if grad is None else grad.numpy()
+                # d count / d mask entry = 1, d kernel size / d ring keep = that ring's step
+                parts = [np.full(m, g[i], dtype=np.float32) for i, m in enumerate(lengths)]
+                parts += [g[nc + j] * steps for j, (_, steps) in enumerate(kernels)]
+                parts.append(g[nc + nk : nc + nk + n_depth])
+                values.append(float(value.detach()))
+                rows.append(np.concatenate(parts).astype(np.float32))
+        return torch.tensor(values, dtype=torch.float32), torch.from_numpy(np.stack(rows))
 
     def chosen_depth_index(self) -> int:
         if self.depth_gates is None or self.plan.depth is None:

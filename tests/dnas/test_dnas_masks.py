@@ -64,10 +64,13 @@ def test_gradient_reaches_every_mask_parameter(space_name):
         assert bool(torch.all(p.grad > 0))
 
 
-def test_cached_costs_equal_direct_costs_in_value_and_gradient():
+@pytest.mark.parametrize("name", ["resnet8", "digits-cnn", "mobilenetv1"])
+def test_cached_costs_equal_direct_costs_in_value_and_gradient(name):
+    """resnet8: one kernel ring per mask; digits-cnn: two (1, 3, 5); mobilenetv1: no kernel
+    masks and six depth options."""
     from moo_nas.dnas.loss import cost_function
 
-    net = MaskedNet(make_space("resnet8", (1, 8, 8), 10))
+    net = MaskedNet(make_space(name, (1, 8, 8) if name != "mobilenetv1" else (1, 32, 32), 10))
     torch.manual_seed(3)
     with torch.no_grad():
         for p in net.mask_parameters():
