@@ -471,9 +471,9 @@ class MaskedNet(nn.Module):
         them."""
         layout = self._layout
         if layout is None:
-            lengths = [len(m.theta) for m in self.channel_masks.values()]
-            kernels = [(float(self.kernel_mask(v).options[0]), self.kernel_mask(v).steps.cpu().numpy())
-                       for v in self.kernel_masks]
+            lengths = [len(self.channel_mask(v).theta) for v in self.channel_masks]
+            kms = [self.kernel_mask(v) for v in self.kernel_masks]
+            kernels = [(float(k.options[0]), k.steps.cpu().numpy()) for k in kms]
             n_depth = len(self.plan.depth.options) if self.plan.depth else 1
             layout = self._layout = (lengths, kernels, n_depth)
         return layout
