@@ -10,9 +10,10 @@ Why the allocator: glibc serves every allocation above its mmap threshold (128 K
 raised dynamically up to 32 MiB) with a fresh ``mmap`` and returns it on free, so a training
 step whose activations are a few MiB each faults in and zeroes new pages for every one of
 them, every step; with its top-of-heap trimming it does the same to heap memory.  Measured
-here (``runs`` of :mod:`moo_nas.dnas.profile` steppers, resnet8, digits 32x32, batch 64,
-2 threads): plain steps 5-10 % faster with the fixed thresholds below, DNAS mask steps more
-(they keep a few more activation-sized tensors alive).  jemalloc and tcmalloc, which PyTorch's
+here with ``python bench/bench_allocator.py --rounds 4`` (2026-12-07, 2-core AMD EPYC; one
+epoch of digits at 32x32, batch 64, 2 threads, in 4 child processes per setting, alternating):
+plain training epochs of resnet8 and digits-cnn 15 % and 11 % shorter with the thresholds
+below, DNAS mask-search epochs 13 % and 12 % shorter.  jemalloc and tcmalloc, which PyTorch's
 CPU performance guide recommends, keep freed memory for reuse in the same way.
 
 The thresholds are left alone when the user set glibc's own environment variables
