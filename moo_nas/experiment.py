@@ -415,7 +415,7 @@ def _run_one(exp: Experiment, strategy: StrategyEntry, seed: int,
     return r.run_id
 
 
-def _complete(exp: Experiment, store: Store, strategy: StrategyEntry, seed: int) -> bool:
+def run_finished(exp: Experiment, store: Store, strategy: StrategyEntry, seed: int) -> bool:
     """True when ``store`` already holds this run of ``exp`` finished with its budget: it
     needs no worker process (one would import torch just to read it)."""
     problem, evaluator = exp.built()
@@ -533,7 +533,7 @@ def run_experiment(exp: Experiment, progress: bool = True, write: bool = True) -
                 bar.set_postfix_str(f"{s.name} seed {seed}")
                 _run_one(exp, s, seed, progress=bar.update)
         else:
-            _run_parallel(exp, [(s, seed) for s, seed in jobs if not _complete(exp, store, s, seed)],
+            _run_parallel(exp, [(s, seed) for s, seed in jobs if not run_finished(exp, store, s, seed)],
                           refresh)
         refresh(force=True)
     finally:

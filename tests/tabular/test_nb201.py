@@ -317,7 +317,7 @@ def test_finished_runs_of_an_experiment_are_recognised_without_writing(tmp_path)
     """A parallel experiment re-run spawns no worker for a run the store holds finished with
     its budget; a larger budget, another seed or another worker count is a run still to do,
     and asking writes nothing."""
-    from moo_nas.experiment import _complete, load_experiment, run_experiment
+    from moo_nas.experiment import load_experiment, run_experiment, run_finished
     from moo_nas.store import Store
 
     path = tmp_path / "nb.toml"
@@ -331,12 +331,12 @@ def test_finished_runs_of_an_experiment_are_recognised_without_writing(tmp_path)
     with Store(exp.store) as store:
         runs = [(r.id, r.status, r.updated) for r in store.runs()]
         assert len(runs) == 4 and all(status == "finished" for _, status, _ in runs)
-        assert all(_complete(exp, store, s, seed) for s in exp.strategies for seed in exp.seeds)
-        assert not _complete(exp, store, exp.strategies[0], 7)
+        assert all(run_finished(exp, store, s, seed) for s in exp.strategies for seed in exp.seeds)
+        assert not run_finished(exp, store, exp.strategies[0], 7)
         path.write_text(experiment_toml(**{**settings, "budget": {"evaluations": 31}}))
-        assert not _complete(load_experiment(path), store, exp.strategies[0], 0)
+        assert not run_finished(load_experiment(path), store, exp.strategies[0], 0)
         path.write_text(experiment_toml(**{**settings, "workers": 4}))
-        assert not _complete(load_experiment(path), store, exp.strategies[0], 0)
+        assert not run_finished(load_experiment(path), store, exp.strategies[0], 0)
         assert [(r.id, r.status, r.updated) for r in store.runs()] == runs
     run_experiment(exp, progress=False, write=False)  # nothing to do: nothing changes
     with Store(exp.store) as store:
