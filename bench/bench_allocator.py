@@ -21,6 +21,9 @@ import statistics
 import subprocess
 import sys
 
+from moo_nas.errors import main_or_exit
+from moo_nas.registry import SPACES
+
 
 def child(spaces: list[str], threads: int) -> None:
     import torch
@@ -56,9 +59,10 @@ def main() -> None:
     if args.child:
         child(args.spaces, args.threads)
         return
-    if args.rounds < 1:
-        print("bench_allocator: --rounds must be at least 1.", file=sys.stderr)
-        raise SystemExit(2)
+    if args.rounds < 1 or args.threads < 1:
+        ap.error("--rounds and --threads must be at least 1")
+    for name in args.spaces:
+        SPACES.get(name)  # an unknown name: one sentence here, not a failed child
     env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
     env.pop("MOO_NAS_ALLOCATOR", None)
     cmd = [sys.executable, __file__, "--child", "--threads", str(args.threads),
@@ -86,4 +90,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main_or_exit(main, "bench_allocator.py")

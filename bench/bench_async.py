@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import mannwhitneyu
 
+from moo_nas.errors import main_or_exit
 from moo_nas.experiment import compare_experiment, load_experiment, run_experiment
 from moo_nas.statistics import time_to_target
 from moo_nas.store import Store
@@ -88,7 +89,7 @@ def main() -> None:
     if args.strategies:
         unknown = sorted(set(args.strategies) - {s.name for s in one.strategies})
         if unknown:
-            raise SystemExit(f"bench_async: {unknown} not in {args.experiment}")
+            ap.error(f"{unknown} not in {args.experiment}")
         one.strategies = [s for s in one.strategies if s.name in args.strategies]
         many.strategies = [s for s in many.strategies if s.name in args.strategies]
     if not args.no_run:
@@ -147,4 +148,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main_or_exit(main, "bench_async.py")

@@ -26,6 +26,7 @@ import statistics
 import torch
 
 from moo_nas.data import load_task
+from moo_nas.errors import main_or_exit
 from moo_nas.dnas.profile import dnas_steppers, interleaved_epochs, upsampled
 from moo_nas.spaces import make_space
 from moo_nas.training import Recipe, host_device, recipe_steps
@@ -43,6 +44,8 @@ def main() -> None:
                     help="user models (FILE.py:Name) searched through the traced space; importing "
                          "a file runs its code")
     args = ap.parse_args()
+    if args.repeats < 1 or args.threads < 1 or (args.train_size is not None and args.train_size < 1):
+        ap.error("--repeats, --threads and --train-size must be at least 1")
     torch.set_num_threads(args.threads)
     task = upsampled(load_task("digits"), 32)
     n = min(len(task.y_train), args.train_size or len(task.y_train))
@@ -73,4 +76,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main_or_exit(main, "bench_dnas.py")

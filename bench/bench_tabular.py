@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from moo_nas.engine import Budget, run_search
+from moo_nas.errors import main_or_exit
 from moo_nas.objectives import make_objective
 from moo_nas.store import Store
 from moo_nas.strategy import Problem
@@ -100,4 +101,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main_or_exit(main, "bench_tabular.py")

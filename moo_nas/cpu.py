@@ -24,7 +24,6 @@ The thresholds are left alone when the user set glibc's own environment variable
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 from contextlib import contextmanager
 from typing import Iterator
@@ -50,14 +49,15 @@ def tune_allocator() -> bool:
     tuned = False
     if os.environ.get("MOO_NAS_ALLOCATOR", "") != "default" and not any(
             v in os.environ for v in _USER_VARS):
-        name = ctypes.util.find_library("c")
         try:
-            libc = ctypes.CDLL(name) if name else None
+            # the symbols the Python process already has (its C library among them): no search
+            # for the library file (``ctypes.util.find_library`` runs ``ldconfig``)
+            libc = ctypes.CDLL(None)
             # gnu_get_libc_version exists only in glibc (musl has a mallopt that does nothing)
-            if libc is not None and hasattr(libc, "gnu_get_libc_version"):
+            if hasattr(libc, "gnu_get_libc_version"):
                 tuned = bool(libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(
                     libc.mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD))
-        except OSError:
+        except (OSError, TypeError):  # (no C library to open by None, e.g. on Windows)
             tuned = False
     _state["tuned"] = tuned
     return tuned

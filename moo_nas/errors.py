@@ -7,8 +7,9 @@ names, missing files and impossible constraints; programming errors stay ordinar
 
 from __future__ import annotations
 
+import sys
 from difflib import get_close_matches
-from typing import Iterable
+from typing import Callable, Iterable
 
 
 class UserError(Exception):
@@ -21,3 +22,14 @@ def unknown_name(kind: str, name: str, known: Iterable[str]) -> UserError:
     close = get_close_matches(name, known, n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
     return UserError(f"unknown {kind} {name!r}{hint}; choose one of: {', '.join(known)}.")
+
+
+def main_or_exit(main: Callable[[], object], prog: str) -> None:
+    """Run a script's ``main``; a :class:`UserError` is printed as ``prog: error: <sentence>``
+    on one line and the process exits with status 2, as the ``moo-nas`` command does (for the
+    scripts in ``bench/``)."""
+    try:
+        main()
+    except UserError as exc:
+        print(f"{prog}: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        raise SystemExit(2) from None

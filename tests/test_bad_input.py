@@ -390,3 +390,22 @@ def test_unwritable_folder_is_refused_up_front(argv, tmp_path, monkeypatch, caps
         assert _sha(store) == before_sha and _tree(tmp_path) == before_tree
     finally:
         (tmp_path / "ro").chmod(0o755)
+
+
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+
+
+@pytest.mark.parametrize("script,args,expect", [
+    ("bench_allocator.py", ["--spaces", "nosuch"], "unknown space 'nosuch'"),
+    ("bench_allocator.py", ["--rounds", "0"], "--rounds and --threads must be at least 1"),
+    ("bench_dnas.py", ["--spaces", "nosuch", "--seed-models"], "unknown space 'nosuch'"),
+])
+def test_bench_scripts_answer_bad_input_in_one_line_with_exit_2(script, args, expect, tmp_path):
+    """The benchmark scripts a user runs first (the issues' figures) refuse bad arguments like
+    the command does, before measuring anything."""
+    out = subprocess.run([sys.executable, str(BENCH / script), *args], cwd=tmp_path,
+                         capture_output=True, text=True, env=child_env())
+    assert out.returncode == 2, out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert expect in lines[-1] and "Traceback" not in out.stderr, out.stderr
+    assert list(tmp_path.iterdir()) == []
