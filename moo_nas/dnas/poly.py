@@ -9,7 +9,8 @@ sum per degree, instead of hundreds of scalar autograd nodes per step.  The poly
 formula (same terms, same coefficients); only the order of the floating-point sums changes,
 and the sums run in float64.
 
-A formula that leaves polynomials (division by a variable, ``max``, rounding, comparisons)
+A formula that leaves polynomials (division by a variable, ``max``, rounding, comparisons, an
+equality test on a strict variable: a formula that branches on it is piecewise)
 raises :class:`NotPolynomial` while being traced, so callers can fall back to evaluating it
 on tensors.
 """
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 from typing import Union
 
+import numpy as np
 import torch
 
 Scalar = Union[int, float]
@@ -29,16 +31,22 @@ class NotPolynomial(TypeError):
 
 class Poly:
     """A polynomial in variables ``0..n-1``: monomial (sorted tuple of variable indices, one
-    entry per power) -> coefficient."""
+    entry per power) -> coefficient.
 
-    __slots__ = ("terms",)
+    ``strict``: built from a variable that formulas may branch on (a kernel size: a layer
+    whose kernel is 1 x 1 counts as pointwise), so testing it for equality raises
+    :class:`NotPolynomial`.  Other polynomials compare by identity, as objects do (a
+    depthwise layer is recognised by its groups being its input width, the same object)."""
 
-    def __init__(self, terms: dict[tuple[int, ...], float]):
+    __slots__ = ("terms", "strict")
+
+    def __init__(self, terms: dict[tuple[int, ...], float], strict: bool = False):
         self.terms = terms
+        self.strict = strict
 
     @staticmethod
-    def var(i: int) -> "Poly":
-        return Poly({(i,): 1.0})
+    def var(i: int, strict: bool = False) -> "Poly":
+        return Poly({(i,): 1.0}, strict)
 
     @staticmethod
     def lift(x: "Poly | Scalar") -> "Poly":
@@ -49,15 +57,16 @@ class Poly:
         return Poly({(): float(x)} if x else {})
 
     def __add__(self, other: "Poly | Scalar") -> "Poly":
+        o = Poly.lift(other)
         out = dict(self.terms)
-        for m, c in Poly.lift(other).terms.items():
+        for m, c in o.terms.items():
             out[m] = out.get(m, 0.0) + c
-        return Poly(out)
+        return Poly(out, self.strict or o.strict)
 
     __radd__ = __add__
 
     def __neg__(self) -> "Poly":
-        return Poly({m: -c for m, c in self.terms.items()})
+        return Poly({m: -c for m, c in self.terms.items()}, self.strict)
 
     def __sub__(self, other: "Poly | Scalar") -> "Poly":
         return self + (-Poly.lift(other))
@@ -72,7 +81,7 @@ class Poly:
             for m2, c2 in o.terms.items():
                 m = tuple(sorted(m1 + m2))
                 out[m] = out.get(m, 0.0) + c1 * c2
-        return Poly(out)
+        return Poly(out, self.strict or o.strict)
 
     __rmul__ = __mul__
 
@@ -89,6 +98,16 @@ class Poly:
         raise NotPolynomial("a polynomial has no order or truth value")
 
     __lt__ = __le__ = __gt__ = __ge__ = __bool__ = _refuse
+
+    def __eq__(self, other: object) -> bool:
+        if self.strict or (isinstance(other, Poly) and other.strict):
+            raise NotPolynomial("a formula branches on a kernel size")
+        return self is other
+
+    def __ne__(self, other: object) -> bool:
+        return not self.__eq__(other)
+
+    __hash__ = object.__hash__
 
     def __float__(self) -> float:
         raise NotPolynomial("a polynomial is not a number")
@@ -110,6 +129,21 @@ class CompiledPoly:
         self.parts = [(torch.tensor([m for m, _ in items], dtype=torch.long),
                        torch.tensor([c for _, c in items], dtype=torch.float64))
                       for _, items in sorted(by_degree.items())]
+
+    def value_and_grad(self, x: np.ndarray) -> tuple[float, np.ndarray]:
+        """Value and gradient at the variable vector ``x`` in float64 NumPy (no autograd: for
+        evaluations at a few points, where building a graph costs more than the sums)."""
+        x = np.asarray(x, dtype=np.float64)
+        value = self.constant
+        grad = np.zeros(len(x), dtype=np.float64)
+        for idx, coef in self.parts:
+            ii, cc = idx.numpy(), coef.numpy()
+            vals = x[ii]  # (terms, degree)
+            value += float((vals.prod(axis=1) * cc).sum())
+            for j in range(ii.shape[1]):  # d monomial / d its j-th factor
+                others = np.delete(vals, j, axis=1).prod(axis=1)
+                np.add.at(grad, ii[:, j], cc * others)
+        return value, grad
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         total = torch.tensor(self.constant, dtype=torch.float64)

@@ -35,6 +35,7 @@ from ..space import SearchSpace
 from .loss import CostFn
 from .masks import ChannelMask, DepthGates, KernelMask
 from .plan import SearchPlan, make_plan, rename
+from .poly import CompiledPoly, NotPolynomial, Poly
 
 if TYPE_CHECKING:
     from .mixed_precision import PrecisionSearch
@@ -177,6 +178,8 @@ class MaskedNet(nn.Module):
         # cost values and gradients by (names, binarised state); see costs()
         self._cost_cache: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
         self._layout: tuple[list[int], list[tuple[float, np.ndarray]], int] | None = None
+        # cost formulas traced into polynomials of the state, by names (None: not polynomials)
+        self._polys: dict[tuple[str, ...], list[CompiledPoly] | None] = {}
         self._mask_thetas = [m.theta for m in (*self.channel_masks.values(), *self.kernel_masks.values(),
                                                *([self.depth_gates] if self.depth_gates else []))]
         self._masks_cache: tuple[tuple, tuple] | None = None
@@ -495,29 +498,73 @@ class MaskedNet(nn.Module):
                     state: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         """Values of the cost functions ``names`` at ``state`` (channel counts, kernel sizes,
         depth weights) and their gradients, spread over the joined binary vector of
-        :meth:`costs`: one row per name."""
-        from .loss import cost_function
+        :meth:`costs`: one row per name.
 
+        The formulas are traced once into polynomials of the state (:mod:`.poly`: a few tensor
+        operations per evaluation, sums in float64); a formula that is not a polynomial (a
+        maximum, a division by a width) is evaluated on the effective architecture instead."""
         lengths, kernels, n_depth = self._state_layout()
         nc, nk = len(lengths), len(kernels)
-        with torch.enable_grad():
-            leaf = torch.tensor(state, dtype=torch.float32, requires_grad=True)
-            c = {v: leaf[i] for i, v in enumerate(self.channel_masks)}
-            k = {kc.op: leaf[nc + j] for j, kc in enumerate(self.plan.kernels)}
-            archs = self.plan.depth.archs if self.plan.depth else (self.plan.arch,)
-            eff = [self.effective_arch(a, c, k) for a in archs]
-            values, rows = [], []
-            for n in names:
-                value = self.cost(cost_function(n), (eff, leaf[nc + nk:]))
-                grad, = torch.autograd.grad(value, leaf, retain_graph=True, allow_unused=True)
-                g = np.zeros(len(state), dtype=np.float32) if grad is None else grad.numpy()
-                # d count / d mask entry = 1, d kernel size / d ring keep = that ring's step
-                parts = [np.full(m, g[i], dtype=np.float32) for i, m in enumerate(lengths)]
-                parts += [g[nc + j] * steps for j, (_, steps) in enumerate(kernels)]
-                parts.append(g[nc + nk : nc + nk + n_depth])
-                values.append(float(value.detach()))
-                rows.append(np.concatenate(parts).astype(np.float32))
+        polys = self._cost_polys(tuple(names))
+        if polys is not None:
+            pairs: list[tuple[float, np.ndarray | None]] = [p.value_and_grad(state) for p in polys]
+        else:
+            with torch.enable_grad():
+                pairs = self._traced_costs(names, state)
+        values, rows = [], []
+        for value, g in pairs:
+            if g is None:
+                g = np.zeros(len(state), dtype=np.float32)
+            # d count / d mask entry = 1, d kernel size / d ring keep = that ring's step
+            parts = [np.full(m, g[i], dtype=np.float32) for i, m in enumerate(lengths)]
+            parts += [g[nc + j] * steps for j, (_, steps) in enumerate(kernels)]
+            parts.append(g[nc + nk : nc + nk + n_depth])
+            values.append(value)
+            rows.append(np.concatenate(parts).astype(np.float32))
         return torch.tensor(values, dtype=torch.float32), torch.from_numpy(np.stack(rows))
+
+    def _cost_polys(self, names: tuple[str, ...]) -> list[CompiledPoly] | None:
+        """The cost formulas ``names`` as compiled polynomials of the state vector of
+        :meth:`_cost_entry` (traced on first use), or None when one is not a polynomial."""
+        if names not in self._polys:
+            from .loss import cost_function
+
+            nc, nk = len(self.channel_masks), len(self.kernel_masks)
+            c = {v: Poly.var(i) for i, v in enumerate(self.channel_masks)}
+            k = {kc.op: Poly.var(nc + j, strict=True) for j, kc in enumerate(self.plan.kernels)}
+            archs = self.plan.depth.archs if self.plan.depth else (self.plan.arch,)
+            try:
+                eff = [self.effective_arch(a, c, k) for a in archs]  # type: ignore[arg-type]
+                polys = []
+                for n in names:
+                    fn = cost_function(n)
+                    total: Poly | float = 0.0
+                    for d, a in enumerate(eff):
+                        total = total + Poly.var(nc + nk + d) * fn(a)  # type: ignore[operator]
+                    polys.append(CompiledPoly(total))
+                self._polys[names] = polys
+            except (NotPolynomial, TypeError):  # TypeError: an operation Poly does not have
+                self._polys[names] = None
+        return self._polys[names]
+
+    def _traced_costs(self, names: tuple[str, ...] | list[str],
+                      state: np.ndarray) -> list[tuple[float, np.ndarray | None]]:
+        """Value and gradient of each cost at ``state``, through the formulas on torch
+        scalars (for formulas that are not polynomials)."""
+        from .loss import cost_function
+
+        nc, nk = len(self.channel_masks), len(self.kernel_masks)
+        leaf = torch.tensor(state, dtype=torch.float32, requires_grad=True)
+        c = {v: leaf[i] for i, v in enumerate(self.channel_masks)}
+        k = {kc.op: leaf[nc + j] for j, kc in enumerate(self.plan.kernels)}
+        archs = self.plan.depth.archs if self.plan.depth else (self.plan.arch,)
+        eff = [self.effective_arch(a, c, k) for a in archs]
+        out: list[tuple[float, np.ndarray | None]] = []
+        for n in names:
+            value = self.cost(cost_function(n), (eff, leaf[nc + nk:]))
+            grad, = torch.autograd.grad(value, leaf, retain_graph=True, allow_unused=True)
+            out.append((float(value.detach()), None if grad is None else grad.numpy()))
+        return out
 
     def chosen_depth_index(self) -> int:
         if self.depth_gates is None or self.plan.depth is None:

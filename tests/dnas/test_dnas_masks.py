@@ -75,7 +75,12 @@ def test_cached_costs_equal_direct_costs_in_value_and_gradient(name):
     with torch.no_grad():
         for p in net.mask_parameters():
             p.uniform_(0.2, 1.0)
-    for name in ("model_bytes", "macs", "peak_act_bytes"):
+    for name in ("model_bytes", "macs", "peak_act_bytes", "mcu_latency_ms"):
+        # polynomial formulas are evaluated as traced polynomials, the others on tensors: a
+        # maximum (peak activations) or a branch on a kernel size (the MCU model's pointwise
+        # class) is not a polynomial
+        polynomial = name in ("model_bytes", "macs") or (name == "mcu_latency_ms" and not net.kernel_masks)
+        assert (net._cost_polys((name,)) is not None) == polynomial, name
         net.zero_grad()
         direct = net.cost(cost_function(name))
         direct.backward()
@@ -88,3 +93,20 @@ def test_cached_costs_equal_direct_costs_in_value_and_gradient(name):
         for p, g in zip(net.mask_parameters(), ref):
             got = torch.zeros_like(p) if p.grad is None else p.grad
             assert torch.allclose(got, g, rtol=1e-5, atol=1e-6), name
+
+
+def test_polynomial_refuses_branches_on_strict_variables():
+    """A formula that tests a kernel size for equality is piecewise: tracing it must fail, not
+    take one branch silently; widths compare by identity (depthwise detection)."""
+    from moo_nas.dnas.poly import CompiledPoly, NotPolynomial, Poly
+
+    k, c = Poly.var(0, strict=True), Poly.var(1)
+    with pytest.raises(NotPolynomial):
+        _ = (k * k) == 1
+    with pytest.raises(NotPolynomial):
+        _ = 1 != 2 * k
+    assert c == c and not (c == 1) and c != Poly.var(1)
+    p = CompiledPoly(3 * c * c * k + 2 * k + 5)
+    value, grad = p.value_and_grad([3.0, 4.0])
+    assert value == 3 * 16 * 3 + 6 + 5
+    assert grad.tolist() == [3 * 16 + 2, 6 * 4 * 3]
