@@ -20,13 +20,13 @@ contention only ever adds time).  With ``--out``, the first seed's calibration f
 from __future__ import annotations
 
 import argparse
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import onnxruntime
 import torch
 
+from moo_nas.errors import main_or_exit
 from moo_nas.hardware.calibration import CalibrationResult, calibrate
 from moo_nas.hardware.onnx_runtime import OnnxRuntimeLatency
 from moo_nas.spaces import make_space
@@ -158,4 +158,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main_or_exit(main, "bench_calibration.py")

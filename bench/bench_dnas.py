@@ -26,8 +26,8 @@ import statistics
 import torch
 
 from moo_nas.data import load_task
-from moo_nas.errors import main_or_exit
 from moo_nas.dnas.profile import dnas_steppers, interleaved_epochs, upsampled
+from moo_nas.errors import main_or_exit
 from moo_nas.spaces import make_space
 from moo_nas.training import Recipe, host_device, recipe_steps
 

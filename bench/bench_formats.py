@@ -14,6 +14,7 @@ import statistics
 
 import torch
 
+from moo_nas.errors import main_or_exit
 from moo_nas.formats import get_format
 from moo_nas.hardware.host import time_call
 
@@ -40,4 +41,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main_or_exit(main, "bench_formats.py")

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from moo_nas import costs
+from moo_nas.errors import main_or_exit
 from moo_nas.hardware import mcu, mcu_fit
 
 
@@ -134,4 +135,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main_or_exit(main, "bench_mcu_fit.py")

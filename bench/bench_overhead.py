@@ -32,9 +32,11 @@ import time
 from pathlib import Path
 
 from moo_nas.engine import Budget, run_search
+from moo_nas.errors import main_or_exit
 from moo_nas.evaluator import training_setup
 from moo_nas.executors import LocalExecutor
 from moo_nas.objectives import make_objective
+from moo_nas.registry import STRATEGIES
 from moo_nas.store import Store
 from moo_nas.training import Recipe
 
@@ -46,6 +48,10 @@ def main() -> None:
     ap.add_argument("--strategy", default="random")
     ap.add_argument("--workers", type=int, default=1, help="asynchronous local processes")
     args = ap.parse_args()
+    for name in ("evaluations", "epochs", "workers"):
+        if getattr(args, name) < 1:
+            ap.error(f"--{name} must be at least 1")
+    STRATEGIES.get(args.strategy)  # an unknown name: one sentence before anything is trained
     if args.workers > 1:
         asynchronous(args)
         return
@@ -141,4 +147,4 @@ def asynchronous(args: argparse.Namespace) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main_or_exit(main, "bench_overhead.py")

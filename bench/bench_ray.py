@@ -35,10 +35,12 @@ import time
 from pathlib import Path
 
 from moo_nas.engine import Budget, run_search
+from moo_nas.errors import main_or_exit
 from moo_nas.evaluator import training_setup
 from moo_nas.executor_probe import executor_overhead, nb201_lookup
 from moo_nas.executors import LocalExecutor
 from moo_nas.objectives import make_objective
+from moo_nas.registry import STRATEGIES
 from moo_nas.store import Store
 from moo_nas.training import Recipe
 
@@ -69,6 +71,10 @@ def main(argv=None) -> int:
                     help="NAS-Bench-201 cells the overhead probe cycles through")
     ap.add_argument("--write", action="store_true", help="write reports/ray/README.md")
     args = ap.parse_args(argv)
+    for name in ("batch", "evaluations", "epochs", "workers", "repeats", "overhead_n", "overhead_cells"):
+        if getattr(args, name) < 1:
+            ap.error(f"--{name.replace('_', '-')} must be at least 1")
+    STRATEGIES.get(args.strategy)  # an unknown name: one sentence before Ray starts
 
     import ray
 
@@ -175,4 +181,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main_or_exit(main, "bench_ray.py")

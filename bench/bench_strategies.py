@@ -29,6 +29,7 @@ import numpy as np
 
 from moo_nas.comparator import compare
 from moo_nas.engine import Budget, run_search
+from moo_nas.errors import main_or_exit
 from moo_nas.evaluator import training_setup
 from moo_nas.objectives import make_objective
 from moo_nas.report import strategy_curves, write_report
@@ -155,4 +156,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main_or_exit(main, "bench_strategies.py")

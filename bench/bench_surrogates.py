@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from moo_nas.errors import main_or_exit
 from moo_nas.statistics import time_to_target
 from provenance import RunClock
 
@@ -370,4 +371,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main_or_exit(main, "bench_surrogates.py")

@@ -25,6 +25,7 @@ import numpy as np
 from moo_nas.byo.export import Int8Check, check_int8
 from moo_nas.byo.retrain import RetrainedPoint, retrain_point
 from moo_nas.comparator import Comparison, feasible_points, nondominated
+from moo_nas.errors import main_or_exit
 from moo_nas.experiment import compare_experiment, load_experiment
 from moo_nas.records import Evaluation
 from moo_nas.report import made_with
@@ -176,4 +177,4 @@ def render(args: argparse.Namespace, name: str, store: str, cmp: Comparison,
 
 
 if __name__ == "__main__":
-    main()
+    main_or_exit(main, "byo_onnx.py")

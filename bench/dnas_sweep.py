@@ -37,6 +37,7 @@ import torch
 
 from moo_nas import costs
 from moo_nas.engine import Budget, run_search
+from moo_nas.errors import main_or_exit
 from moo_nas.evaluator import TrainingEvaluator, training_setup
 from moo_nas.objectives import make_objective
 from moo_nas.report import made_with
@@ -232,4 +233,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main_or_exit(main, "dnas_sweep.py")

@@ -38,6 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from moo_nas import costs
+from moo_nas.errors import main_or_exit
 from moo_nas.report import made_with
 from moo_nas.engine import Budget, observation, run_search
 from moo_nas.evaluator import training_setup
@@ -377,4 +378,4 @@ def reading(groups, seeds, rows, csv_rows, args) -> list[str]:
 
 
 if __name__ == "__main__":
-    main()
+    main_or_exit(main, "narrow_precision.py")

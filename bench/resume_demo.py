@@ -22,6 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from moo_nas.errors import main_or_exit
+
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ["search", "--strategy", "nsga2", "--option", "pop_size=10", "--seed", "0", "--evaluations", "40",
            "--objective", "val_accuracy", "--objective", "model_bytes<=16KiB", "--objective", "latency_ms",
@@ -129,4 +131,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main_or_exit(main, "resume_demo.py")

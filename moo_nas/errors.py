@@ -27,9 +27,11 @@ def unknown_name(kind: str, name: str, known: Iterable[str]) -> UserError:
 def main_or_exit(main: Callable[[], object], prog: str) -> None:
     """Run a script's ``main``; a :class:`UserError` is printed as ``prog: error: <sentence>``
     on one line and the process exits with status 2, as the ``moo-nas`` command does (for the
-    scripts in ``bench/``)."""
+    scripts in ``bench/``); an integer that ``main`` returns is the exit status."""
     try:
-        main()
+        status = main()
     except UserError as exc:
         print(f"{prog}: error: {' '.join(str(exc).split())}", file=sys.stderr)
         raise SystemExit(2) from None
+    if isinstance(status, int) and status:
+        raise SystemExit(status)

@@ -399,6 +399,12 @@ BENCH = Path(__file__).resolve().parents[1] / "bench"
     ("bench_allocator.py", ["--spaces", "nosuch"], "unknown space 'nosuch'"),
     ("bench_allocator.py", ["--rounds", "0"], "--rounds and --threads must be at least 1"),
     ("bench_dnas.py", ["--spaces", "nosuch", "--seed-models"], "unknown space 'nosuch'"),
+    ("bench_overhead.py", ["--strategy", "nosuch"], "unknown strategy 'nosuch'"),
+    ("bench_overhead.py", ["--workers", "0"], "--workers must be at least 1"),
+    ("bench_ray.py", ["--evaluations", "0"], "--evaluations must be at least 1"),
+    ("dnas_sweep.py", ["--space", "nosuch", "--out", "x"], "unknown space 'nosuch'"),
+    ("narrow_precision.py", ["--flash", "abc", "--out", "x"], "cannot read the quantity 'abc'"),
+    ("byo_onnx.py", ["--experiment", "missing.toml"], "missing.toml does not exist"),
 ])
 def test_bench_scripts_answer_bad_input_in_one_line_with_exit_2(script, args, expect, tmp_path):
     """The benchmark scripts a user runs first (the issues' figures) refuse bad arguments like
