@@ -164,19 +164,3 @@ class DepthGates(nn.Module):
     def chosen(self) -> int:
         with torch.no_grad():
             return self.options[int(torch.argmax(self.forward()))]
-
-
-def clamp_(module: nn.Module) -> None:
-    """Clip every mask parameter of ``module`` to [0, 1] (call after each optimiser step)."""
-    clamp_params_([m.theta for m in module.modules()
-                   if isinstance(m, (ChannelMask, KernelMask, DepthGates))])
-
-
-def clamp_params_(params: Sequence[torch.Tensor]) -> None:
-    """Clip the given mask parameters to [0, 1] in place."""
-    if not params:
-        return
-    with torch.no_grad():
-        # two multi-tensor ops instead of one clamp per parameter (same values)
-        torch._foreach_clamp_min_(list(params), 0.0)
-        torch._foreach_clamp_max_(list(params), 1.0)

@@ -24,7 +24,8 @@ from ..space import SearchSpace
 from ..training import Recipe, TrainingDiverged, accuracy, make_optimizer
 from .export import Exported, export
 from .loss import ComplexityLoss, LossConfig, cost_function
-from .masks import ChannelMask, DepthGates, KernelMask, clamp_params_
+from .masks import ChannelMask, DepthGates, KernelMask
+from .optim import FlatAdam
 from .supernet import MaskedNet
 
 
@@ -76,20 +77,19 @@ class SearchTrainer:
         net.set_masks_trainable(train_masks)
         self.opt = make_optimizer(recipe, [p for p in net.weight_parameters() if p.requires_grad])
         masks = [p for p in net.mask_parameters() if p.requires_grad] if train_masks else []
-        # many tiny tensors: the multi-tensor (foreach) update avoids a Python loop per mask
-        self.mopt = (torch.optim.Adam(masks, lr=mask_lr, betas=(0.0, 0.999), foreach=True)
+        binary = net.precision is None
+        # many tiny tensors: one flat Adam (torch's update to the bit), binary masks clipped
+        # to [0, 1] after each step
+        self.mopt = (FlatAdam(masks, lr=mask_lr, betas=(0.0, 0.999), bounds=(0.0, 1.0) if binary else None)
                      if masks else None)
+        self.mask_lr = mask_lr
         # Adam's normalisation turns the zero-mean task-gradient noise on a mask into steps of
         # about ``mask_lr`` each, so over a long search (>~1000 steps) masks random-walk across
         # the threshold and the network drifts far below its memory target even with no cost
         # pressure; an inverse-square-root decay of the mask step keeps the first pushes
         # intact and bounds that drift (variance ~ lr^2 T0 ln(1 + steps / T0)).  The
         # mixed-precision logits (softmax, no threshold) keep the constant step.
-        binary = net.precision is None
-        self.msched = (torch.optim.lr_scheduler.LambdaLR(
-            self.mopt, lambda t: (1.0 + t / MASK_LR_T0) ** -0.5 if binary else 1.0)
-            if self.mopt is not None else None)
-        self._clamped = masks if binary else []
+        self.mask_decay = binary
         self.sched = (torch.optim.lr_scheduler.CosineAnnealingLR(self.opt, max(1, total_steps))
                       if recipe.schedule == "cosine" else None)
         self.names: tuple[str, ...] = closs.names if closs is not None else ()
@@ -111,18 +111,20 @@ class SearchTrainer:
             raise TrainingDiverged(f"loss became {float(loss)} at step {self.steps}")
         self.opt.zero_grad(set_to_none=True)
         if self.mopt is not None:
-            self.mopt.zero_grad(set_to_none=True)
+            self.mopt.zero_grad()
         loss.backward()
         self.opt.step()
         if self.mopt is not None:
             self.mopt.step()
-            if self.msched is not None:
-                self.msched.step()
-            clamp_params_(self._clamped)
+            self.mopt.lr = self.mask_step_size(self.steps + 1)  # for the next step
         if self.sched is not None:
             self.sched.step()
         self.steps += 1
         return float(loss.detach())
+
+    def mask_step_size(self, step: int) -> float:
+        """The mask learning rate of step ``step`` (0 first)."""
+        return self.mask_lr * ((1.0 + step / MASK_LR_T0) ** -0.5 if self.mask_decay else 1.0)
 
     def close(self) -> None:
         self.net.set_masks_trainable(True)

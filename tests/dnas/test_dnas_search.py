@@ -89,14 +89,14 @@ def test_mask_step_decays_for_binary_masks_only(task):
     x, y = task.x_train[:32], task.y_train[:32]
     for _ in range(40):
         trainer.step(x, y)
-    assert trainer.mopt.param_groups[0]["lr"] == pytest.approx(0.05 / (1 + 40 / MASK_LR_T0) ** 0.5)
+    assert trainer.mopt.lr == pytest.approx(0.05 / (1 + 40 / MASK_LR_T0) ** 0.5)
     assert all(0.0 <= float(p.min()) and float(p.max()) <= 1.0 for p in net.mask_parameters())
     mps_net = MaskedNet(make_space("digits-cnn", task.input_shape, task.num_classes, **MPS_OPTS))
     attach(mps_net)
     mps = SearchTrainer(mps_net, RECIPE, 100, True, mask_lr=0.05)
     for _ in range(10):
         mps.step(x, y)
-    assert mps.mopt.param_groups[0]["lr"] == pytest.approx(0.05)  # softmax logits: no threshold
+    assert mps.mopt.lr == pytest.approx(0.05)  # softmax logits: no threshold
 
 
 def test_warmup_trains_on_the_recipes_threads(task, monkeypatch):
