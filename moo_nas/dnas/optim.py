@@ -4,8 +4,8 @@ A search step updates a dozen or more tiny tensors (one per channel group, kerne
 depth variable, or the precision logits).  ``torch.optim.Adam`` on CPU loops over them in every
 multi-tensor operation, about half a millisecond per step on a ResNet-8's 14 masks;
 :class:`FlatAdam` joins their gradients into one vector and does the same arithmetic in a dozen
-operations whatever their number.  With every parameter holding a gradient (the usual case) the
-update is ``torch.optim.Adam``'s to the bit (same operations, same scalar bias corrections); a
+operations whatever their number.  The update is ``torch.optim.Adam``'s to the bit (the same
+operations with the same scalar bias corrections; ``tests/dnas/test_dnas_optim.py``); a
 parameter without a gradient in a step is not updated, its moments and step count stay, as
 torch's Adam does (the clipping to ``bounds`` applies to every parameter).
 """
@@ -13,7 +13,7 @@ torch's Adam does (the clipping to ``bounds`` applies to every parameter).
 from __future__ import annotations
 
 import math
-from typing import Callable, Sequence
+from typing import Sequence
 
 import torch
 
@@ -59,28 +59,23 @@ class FlatAdam:
         for i, m in enumerate(missing):
             if not m:
                 self.steps[i] += 1
-        m_old, v_old = ((self.exp_avg.clone(), self.exp_avg_sq.clone()) if any(missing) else (None, None))
+        keep = torch.cat([torch.full((n,), m) for n, m in zip(self.sizes, missing)])
+        m_old, v_old = self.exp_avg.clone(), self.exp_avg_sq.clone()
         self.exp_avg.lerp_(g, 1 - self.beta1)
         self.exp_avg_sq.mul_(self.beta2).addcmul_(g, g, value=1 - self.beta2)
+        # moments of what had no gradient stay as they were
+        self.exp_avg = torch.where(keep, m_old, self.exp_avg)
+        self.exp_avg_sq = torch.where(keep, v_old, self.exp_avg_sq)
         flat = torch.cat([p.detach().reshape(-1) for p in self.params])
-        old = flat.clone() if any(missing) else None
-        counts = {s for s, m in zip(self.steps, missing) if not m}
-        if len(counts) == 1:  # one step count: torch's scalar bias corrections
-            t = counts.pop()
-            step_size = self.lr / (1 - self.beta1 ** t)
-            denom = (self.exp_avg_sq.sqrt() / math.sqrt(1 - self.beta2 ** t)).add_(self.eps)
-            flat.addcdiv_(self.exp_avg, denom, value=-step_size)
-        else:  # parameters stepped different numbers of times: per-element corrections
-            c1 = self._per_element(lambda t: 1 - self.beta1 ** t, missing)
-            c2 = self._per_element(lambda t: math.sqrt(1 - self.beta2 ** t), missing)
-            denom = (self.exp_avg_sq.sqrt() / c2).add_(self.eps)
-            flat.addcdiv_(self.exp_avg / c1, denom, value=-self.lr)
-        if any(missing):  # leave what had no gradient as it was
-            assert m_old is not None and v_old is not None and old is not None
-            keep = torch.cat([torch.full((n,), m) for n, m in zip(self.sizes, missing)])
-            flat = torch.where(keep, old, flat)
-            self.exp_avg = torch.where(keep, m_old, self.exp_avg)
-            self.exp_avg_sq = torch.where(keep, v_old, self.exp_avg_sq)
+        # per parameter with its own step count (torch's scalar bias corrections); the
+        # parameters without a gradient are not touched
+        offset = 0
+        for n, t, m in zip(self.sizes, self.steps, missing):
+            if not m:
+                part = slice(offset, offset + n)
+                denom = (self.exp_avg_sq[part].sqrt() / math.sqrt(1 - self.beta2 ** t)).add_(self.eps)
+                flat[part].addcdiv_(self.exp_avg[part], denom, value=-self.lr / (1 - self.beta1 ** t))
+            offset += n
         if self.bounds is not None:  # every parameter, as clipping after any optimiser does
             flat.clamp_(*self.bounds)
         # in place (their version counters move: the masks' caches see the update)
@@ -103,8 +98,3 @@ class FlatAdam:
             flat.clamp_(*self.bounds)
         parts = flat.split(self.sizes)
         torch._foreach_copy_(params, parts if self._one_d else [v.view_as(p) for v, p in zip(parts, params)])
-
-    def _per_element(self, fn: Callable[[int], float], missing: list[bool]) -> torch.Tensor:
-        values = [fn(t) if (t and not m) else 1.0 for t, m in zip(self.steps, missing)]
-        return torch.repeat_interleave(torch.tensor(values, dtype=self.exp_avg.dtype),
-                                       torch.tensor(self.sizes))

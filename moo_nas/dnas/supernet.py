@@ -270,58 +270,16 @@ class MaskedNet(nn.Module):
         """Backward hook: forget the cached masks (their graph is being consumed)."""
         self._masks_cache = None
 
-    def _conv(self, op: OpSpec, x: torch.Tensor, m: torch.Tensor | None,
-              km: torch.Tensor | None) -> torch.Tensor:
-        layer = self.net.conv(op.name)
-        wfmt = self._formats[op.name][0]
-        w = layer.weight
-        if self.precision is not None:
-            w = self.precision.weight(op.name, w)
-        elif not wfmt.is_identity:
-            w = wfmt.quantize(w, per_channel=True)
-        if km is not None:
-            w = w * km
-        bias = layer.bias
-        if m is not None and not op.batchnorm:
-            shape = (-1,) + (1,) * (w.dim() - 1)
-            w = w * m.view(shape)
-            bias = None if bias is None else bias * m
-        y = conv_forward(op, layer, x, w, bias)
-        if op.batchnorm:
-            y = self._norm(op, y, m)
-        return y
-
-    def _norm(self, op: OpSpec, y: torch.Tensor, m: torch.Tensor | None) -> torch.Tensor:
-        """The op's BatchNorm with the channel mask folded into its affine parameters."""
-        bn = self.net.norm(op.name)
-        gamma: torch.Tensor = bn.weight
-        beta: torch.Tensor = bn.bias
-        if m is not None:
-            gamma, beta = gamma * m, beta * m
-        if self.training and bn.num_batches_tracked is not None:
-            bn.num_batches_tracked.add_(1)
-        assert bn.momentum is not None  # SpecNet's BatchNorms keep torch's default momentum
-        return F.batch_norm(y, bn.running_mean, bn.running_var, gamma, beta, self.training,
-                            bn.momentum, bn.eps)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        ch, kern, depth = self.masks()
-        if self.precision is not None:
-            self.precision.refresh()
-        in_fmt = get_format(self.union.input_format)
-        tensors = {"input": x if in_fmt.is_identity else in_fmt.quantize(x)}
+    def _layer_masks(self, ch: dict[str, torch.Tensor],
+                     depth: torch.Tensor) -> list[torch.Tensor | None]:
+        """The channel mask of each op's output (None where unmasked), in op order: its group's
+        mask, its input's for ops whose channels follow their input (repeated per position
+        by a flatten), the concatenation of its inputs' for a concat; a skippable block's
+        output takes the depth-weighted mix of its stand-ins' masks."""
         tmask: dict[str, torch.Tensor | None] = {"input": None}
-        self.aux_logits = []
-        selected = int(torch.argmax(depth))
-        for i, (op, release) in enumerate(zip(self.union.ops, self._release)):
-            src = tensors[op.inputs[0]]
-            exit_ = self._exit_of.get(op.name)
-            if exit_ is not None and exit_ != selected:
-                # head of an unselected depth: features detached, so the head trains on them
-                # (auxiliary loss) without disturbing the backbone; its logits still give the
-                # depth gates their straight-through gradient
-                src = src.detach()
-            base = self._base.get(op.name, op.name)
+        out: list[torch.Tensor | None] = []
+        for i, op in enumerate(self.union.ops):
+            m: torch.Tensor | None
             if op.kind == "concat":
                 parts = [tmask[t] for t in op.inputs]
                 m = None if all(p is None for p in parts) else torch.cat([
@@ -332,22 +290,99 @@ class MaskedNet(nn.Module):
                 if m is not None and op.kind == "flatten" and op.in_spatial:
                     m = m.repeat_interleave(math.prod(op.in_spatial))
             else:
-                v = self._owner.get(base)
+                v = self._owner.get(self._base.get(op.name, op.name))
                 m = ch[v] if v is not None else None
-            if op.kind == "conv":
-                y = self._conv(op, src, m, kern.get(base))
-            elif op.kind == "linear":
-                lin = self.net.linear(op.name)
-                w: torch.Tensor = lin.weight
-                b: torch.Tensor = lin.bias
-                if self.precision is not None:
-                    w = self.precision.weight(op.name, w)
-                if op.batchnorm:
-                    y = self._norm(op, F.linear(src, w, b), m)
+            out.append(m)
+            tmask[op.output] = m
+            mix = self._mix.get(i)
+            if mix is not None:  # a skippable block's output: the mix of its stand-ins'
+                t, stand_ins = mix
+                masks = [tmask[u] for u in stand_ins]
+                m = masks[0]
+                if any(mu is not m for mu in masks):
+                    width = int(self._seed_width[t])
+                    ones = torch.ones(width)
+                    m = sum((w * (ones if mu is None else mu) for w, mu in zip(depth, masks)),
+                            torch.zeros(width))
+                tmask[t] = m
+        return out
+
+    def _layer_params(self, op: OpSpec, m: torch.Tensor | None, km: torch.Tensor | None
+                      ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None, torch.Tensor | None]:
+        """Weight, bias, BatchNorm scale and shift of a conv or linear op with its masks
+        folded in (the channel mask into the BatchNorm affine parameters, or into weight and
+        bias without BatchNorm; the kernel mask into the weight) and its weight format
+        applied; scale and shift are None without BatchNorm."""
+        layer = self.net.conv(op.name) if op.kind == "conv" else self.net.linear(op.name)
+        w: torch.Tensor = layer.weight
+        bias: torch.Tensor | None = layer.bias
+        if self.precision is not None:
+            w = self.precision.weight(op.name, w)
+        elif op.kind == "conv":
+            wfmt = self._formats[op.name][0]
+            if not wfmt.is_identity:
+                w = wfmt.quantize(w, per_channel=True)
+        if km is not None:
+            w = w * km
+        gamma: torch.Tensor | None = None
+        beta: torch.Tensor | None = None
+        if op.batchnorm:
+            bn = self.net.norm(op.name)
+            gamma, beta = bn.weight, bn.bias
+            if m is not None:
+                gamma, beta = bn.weight * m, bn.bias * m
+        elif m is not None:
+            w = w * m.view((-1,) + (1,) * (w.dim() - 1))
+            bias = None if bias is None else bias * m
+        return w, bias, gamma, beta
+
+    def _norm(self, op: OpSpec, y: torch.Tensor, gamma: torch.Tensor | None,
+              beta: torch.Tensor | None) -> torch.Tensor:
+        """The op's BatchNorm with the given (masked) affine parameters."""
+        bn = self.net.norm(op.name)
+        if self.training and bn.num_batches_tracked is not None:
+            bn.num_batches_tracked.add_(1)
+        assert bn.momentum is not None  # SpecNet's BatchNorms keep torch's default momentum
+        return F.batch_norm(y, bn.running_mean, bn.running_var, gamma, beta, self.training,
+                            bn.momentum, bn.eps)
+
+    def _mix_in(self, mix: tuple[str, tuple[str, ...]], depth: torch.Tensor,
+                tensors: dict[str, torch.Tensor]) -> None:
+        """Replace tensor ``t`` by the depth-weighted sum of what each depth option reads in
+        its place (exactly one weight is 1 in the forward pass; the others still receive the
+        straight-through gradient); its mask is mixed likewise by :meth:`_layer_masks`."""
+        t, stand_ins = mix
+        tensors[t] = _OneHotMix.apply(depth, *[tensors[u] for u in stand_ins])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        ch, kern, depth = self.masks()
+        if self.precision is not None:
+            self.precision.refresh()
+        # every masked parameter first (a burst of small operations, here and at the end of
+        # the backward pass), then the layers back to back as in the plain network
+        masks = self._layer_masks(ch, depth)
+        params = {op.name: self._layer_params(op, masks[i], kern.get(self._base.get(op.name, op.name)))
+                  for i, op in enumerate(self.union.ops) if op.kind in ("conv", "linear")}
+        in_fmt = get_format(self.union.input_format)
+        tensors = {"input": x if in_fmt.is_identity else in_fmt.quantize(x)}
+        self.aux_logits = []
+        selected = int(torch.argmax(depth))
+        for i, (op, release) in enumerate(zip(self.union.ops, self._release)):
+            src = tensors[op.inputs[0]]
+            exit_ = self._exit_of.get(op.name)
+            if exit_ is not None and exit_ != selected:
+                # head of an unselected depth: features detached, so the head trains on them
+                # (auxiliary loss) without disturbing the backbone; its logits still give the
+                # depth gates their straight-through gradient
+                src = src.detach()
+            if op.kind in ("conv", "linear"):
+                w, bias, gamma, beta = params[op.name]
+                if op.kind == "conv":
+                    y = conv_forward(op, self.net.conv(op.name), src, w, bias)
                 else:
-                    if m is not None:
-                        w, b = w * m.unsqueeze(1), b * m
-                    y = F.linear(src, w, b)
+                    y = F.linear(src, w, bias)
+                if op.batchnorm:
+                    y = self._norm(op, y, gamma, beta)
             else:
                 y = shape_op(op, [src] + [tensors[t] for t in op.inputs[1:]])
             y = _activation(op.activation, y)
@@ -358,12 +393,11 @@ class MaskedNet(nn.Module):
                 if not afmt.is_identity:
                     y = afmt.quantize(y)
             tensors[op.output] = y
-            tmask[op.output] = m
             mix = self._mix.get(i)
             if mix is not None:
-                self._mix_in(mix, depth, tensors, tmask)
+                self._mix_in(mix, depth, tensors)
             for t in release:
-                del tensors[t], tmask[t]
+                del tensors[t]
         if self.bypass is not None:
             return tensors[self.union.output]
         last = len(self.exit_outputs) - 1
@@ -374,21 +408,6 @@ class MaskedNet(nn.Module):
             out = out + w * tensors[name]
         assert isinstance(out, torch.Tensor)  # there is at least one exit
         return out
-
-    def _mix_in(self, mix: tuple[str, tuple[str, ...]], depth: torch.Tensor,
-                tensors: dict[str, torch.Tensor], tmask: dict[str, torch.Tensor | None]) -> None:
-        """Replace tensor ``t`` by the depth-weighted sum of what each depth option reads in
-        its place (exactly one weight is 1 in the forward pass; the others still receive the
-        straight-through gradient), and its channel mask likewise."""
-        t, stand_ins = mix
-        out = _OneHotMix.apply(depth, *[tensors[u] for u in stand_ins])
-        masks = [tmask[u] for u in stand_ins]
-        m = masks[0]
-        if any(mu is not m for mu in masks):
-            ones = torch.ones(tensors[t].shape[1])
-            m = sum((w * (ones if mu is None else mu) for w, mu in zip(depth, masks)),
-                    torch.zeros(tensors[t].shape[1]))
-        tensors[t], tmask[t] = out, m
 
     # ------------------------------------------------------------------ costs
     def effective_arch(self, arch: ArchSpec, counts: dict[str, torch.Tensor],
