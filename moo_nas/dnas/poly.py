@@ -101,7 +101,7 @@ class Poly:
 
     def __eq__(self, other: object) -> bool:
         if self.strict or (isinstance(other, Poly) and other.strict):
-            raise NotPolynomial("a formula branches on a kernel size")
+            raise NotPolynomial("a formula tests a strict variable (it is piecewise in it)")
         return self is other
 
     def __ne__(self, other: object) -> bool:
