@@ -39,6 +39,7 @@ from typing import Any, Sequence
 
 import numpy as np
 import optuna
+import torch
 
 from moo_nas.cpu import torch_threads
 from moo_nas.errors import UserError
@@ -61,25 +62,33 @@ def _positive(name: str, strategy: str, value: Any, low: int = 1) -> int:
 
 
 class _CappedGP(optuna.samplers.GPSampler):
-    """Optuna's GP sampler fitting its models on at most ``max_train`` completed trials: the
-    ``max_train // 2`` with the fewest trials dominating them plus others drawn with the
-    sampler's own seeded generator (:func:`strategies.bo_inputs.capped`, as ``mobo``,
-    ``qnehvi`` and ``qnparego`` cap theirs).  Every GP fit and acquisition optimisation then
-    costs what it costs at ``max_train`` trials instead of growing with the run.  Running
-    trials are all kept (they are the pending points)."""
+    """Optuna's GP sampler, with ``max_train`` fitting its models on at most that many
+    completed trials: the ``max_train // 2`` with the fewest trials dominating them plus others
+    drawn with the sampler's own seeded generator (:func:`strategies.bo_inputs.capped`, as
+    ``mobo``, ``qnehvi`` and ``qnparego`` cap theirs).  Every GP fit and acquisition
+    optimisation then costs what it costs at ``max_train`` trials instead of growing with the
+    run.  Running trials are all kept (they are the pending points).
 
-    def __init__(self, *, max_train: int, seed: int, **kwargs: Any) -> None:
+    Optuna runs the sampler inside ``torch.device("cpu")`` (so that a default device set
+    elsewhere does not move its tensors), a torch function mode whose Python hook sees every
+    tensor call: about a fifth of an ask's CPU time.  The sampler's own work runs with torch
+    function handling off instead, which keeps its tensors on the CPU just as well (a default
+    device is such a mode too) at no cost per call: the same operations, the same proposals
+    (``tests/strategies/test_bo.py``)."""
+
+    def __init__(self, *, max_train: int | None, seed: int, **kwargs: Any) -> None:
         super().__init__(seed=seed, **kwargs)
         self._max_train = max_train
         self._cap_rng = np.random.default_rng(seed)
 
     def _sample_relative_impl(self, study: Any, completed_trials: list[Any],
                               running_trials: list[Any], search_space: dict[str, Any]) -> Any:
-        if len(completed_trials) > self._max_train:
+        if self._max_train is not None and len(completed_trials) > self._max_train:
             f = np.array([t.values for t in completed_trials], dtype=float)
             keep = capped(domination_count(f), self._max_train, self._cap_rng)
             completed_trials = [completed_trials[i] for i in keep]
-        return super()._sample_relative_impl(study, completed_trials, running_trials, search_space)
+        with torch._C.DisableTorchFunction():
+            return super()._sample_relative_impl(study, completed_trials, running_trials, search_space)
 
 
 def make_sampler(kind: str, problem: Problem, seed: int, *, population: int = 10,
@@ -103,9 +112,9 @@ def make_sampler(kind: str, problem: Problem, seed: int, *, population: int = 10
             gp_options = dict(n_startup_trials=startup, constraints_func=cons,
                               deterministic_objective=deterministic,
                               warn_independent_sampling=False)
-            if max_train is None:
-                return s.GPSampler(seed=seed, **gp_options)
             if not hasattr(s.GPSampler, "_sample_relative_impl"):
+                if max_train is None:
+                    return s.GPSampler(seed=seed, **gp_options)
                 raise UserError(f"optuna-gp option max_train needs a GP sampler that fits on a "
                                 f"given list of trials, which Optuna {optuna.__version__} does "
                                 f"not have; leave max_train out or install Optuna 5.")

@@ -158,3 +158,31 @@ def test_optuna_gp_max_train_caps_what_the_gp_is_fitted_on(tmp_path, monkeypatch
     for bad in (3, 1.5, True):
         with pytest.raises(UserError, match="option max_train must be an integer >= 4"):
             STRATEGIES.get("optuna-gp").create(make_problem(), 0, {"max_train": bad})
+
+
+def test_optuna_gp_runs_its_sampler_without_torch_function_modes_and_proposes_the_same(tmp_path, monkeypatch):
+    """Optuna wraps the GP sampler in ``torch.device("cpu")``, a mode that costs a Python call
+    per tensor operation; the adapter turns torch function handling off around the sampler's
+    work.  The proposals equal those of Optuna's sampler run as Optuna runs it."""
+    import optuna
+    import torch
+
+    from strategies.optuna_adapter import _CappedGP
+
+    modes: list[bool] = []
+    original = optuna.samplers.GPSampler._sample_relative_impl
+
+    def spy(self, study, completed, running, space):
+        modes.append(torch._C._is_torch_function_enabled())
+        return original(self, study, completed, running, space)
+
+    monkeypatch.setattr(optuna.samplers.GPSampler, "_sample_relative_impl", spy)
+    monkeypatch.setitem(tb.OPTIONS, "optuna-gp", dict(startup=4))
+    _, _, fast = tb.search(tmp_path, "optuna-gp", 3, 12, store="fast.db")
+    assert modes and not any(modes)
+    # Optuna's own path: the device mode on around every fit and acquisition optimisation
+    modes.clear()
+    monkeypatch.setattr(_CappedGP, "_sample_relative_impl", optuna.samplers.GPSampler._sample_relative_impl)
+    _, _, plain = tb.search(tmp_path, "optuna-gp", 3, 12, store="plain.db")
+    assert modes and all(modes)
+    assert [e.genotype_key for e in fast] == [e.genotype_key for e in plain]
