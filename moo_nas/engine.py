@@ -127,13 +127,14 @@ class _Observer:
     builds thousands of observations a second)."""
 
     def __init__(self, problem: Problem) -> None:
-        self.objectives = [(o.name, o.to_min) for o in problem.objectives]
+        # minimisation form: the value times the sign (exact: maximised metrics are negated)
+        self.objectives = [(o.name, 1.0 if o.direction == "min" else -1.0) for o in problem.objectives]
         self.constrained = problem.constrained
 
     def __call__(self, genotype: Genotype, ev: Evaluation) -> Observation:
         values = ev.values
         f = None if ev.status == "failed" else np.array(
-            [to_min(values[n].value) if n in values else WORST for n, to_min in self.objectives],
+            [sign * values[n].value if n in values else WORST for n, sign in self.objectives],
             dtype=float)
         g = _NO_CONSTRAINTS if not self.constrained else np.array(
             [o.violation(values[o.name].value) if o.name in values else 0.0
@@ -432,12 +433,17 @@ class SearchRun:
         occupied = [self.results[s] for s in seqs if resumed and s in self.results
                     and not self.results[s].cached]
         complete = True
+        # (looked up once per batch: most strategies warm-start nothing, a table shares nothing)
+        warm_start: Callable[[Genotype], Any] | None = self.strategy.warm_start
+        if getattr(warm_start, "__func__", None) is Strategy.warm_start:
+            warm_start = None
+        cacheable = self.evaluator.cacheable
         for s in seqs:
             if s in self.results:
                 continue
             g = self.asked[s]
-            warm = self.strategy.warm_start(g)
-            ck = self.cache_key(s, g, warm)
+            warm = warm_start(g) if warm_start is not None else None
+            ck = self.cache_key(s, g, warm) if cacheable else ""
             if (g.key in self.first or g.key in in_batch) and warm is None:
                 repeats.append((s, g, ck))  # answered from the run, after its first evaluation
                 continue
