@@ -88,8 +88,9 @@ def main() -> None:
                    help="run lengths; NB201 has 15,625 cells, so 20,000 includes the slow tail "
                         "of sampling without repeats and then repeats")
     p.add_argument("--strategy", default="random")
-    p.add_argument("--repeats", type=int, default=3,
-                   help="engine runs per length (the machine's speed drifts: median, best, worst)")
+    p.add_argument("--repeats", type=int, default=7,
+                   help="engine runs per length (a shared machine's speed drifts and dips for "
+                        "seconds at a time: median, best, worst)")
     p.add_argument("--experiment", action="store_true", help="also time experiments/nb201.toml")
     args = p.parse_args()
     if args.repeats < 1 or min(args.evaluations) < 1:
