@@ -19,7 +19,8 @@ process refuses it; the claim of a dead process is taken over.
 Budget: ``evaluations`` counts distinct genotypes (canonical forms, so genotypes that build the
 same network count once); a repeated proposal is answered from the run at no cost and does not
 count.  A strategy that proposes nothing new for :data:`MAX_STALE_ASKS` asks in a row is
-stopped (its space is exhausted).
+stopped (its space is exhausted); the run is finished with the reason in its stats, and the same
+command later reads it rather than resuming it.
 
 Reuse across runs: a genotype evaluated by another run of the store with the same architecture,
 task, recipe and training seed is copied (``cached``) and charged the cost it originally had, so
@@ -243,10 +244,13 @@ class SearchRun:
         b = self.budget
         if b.evaluations is None or b.seconds is not None or b.cost_hours is not None:
             return False
-        if self.store.run(self.run_id).status != "finished":
+        run = self.store.run(self.run_id)
+        if run.status != "finished":
             return False
         evaluations = self.store.evaluations(self.run_id)
-        if len({e.genotype_key for e in evaluations}) < b.evaluations:
+        # a run stopped because its strategy proposed nothing new (MAX_STALE_ASKS) is complete
+        # with fewer: replaying it would stall the same way, after repeating every ask
+        if len({e.genotype_key for e in evaluations}) < b.evaluations and not run.stats.get("stopped"):
             return False
         self.results = {e.seq: e for e in evaluations}
         self.replayed = len(evaluations)

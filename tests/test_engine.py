@@ -119,3 +119,37 @@ def test_strategy_time_is_charged_on_the_training_clock_when_the_strategy_asks_f
     else:
         assert all(x >= 0.3 for x in shares)
     assert all(ev.cost_s == pytest.approx(ev.work_s + ev.strategy_s) for ev in res.evaluations)
+
+
+def test_a_run_stopped_for_proposing_nothing_new_is_finished_and_not_resumed(tmp_path):
+    """A strategy that only repeats itself is stopped after MAX_STALE_ASKS asks with the
+    reason recorded; running the same search again reads the run instead of replaying every
+    ask (which would stall the same way) and adds nothing to the store."""
+    from moo_nas.engine import MAX_STALE_ASKS
+    from moo_nas.strategy import Problem, Strategy
+    from moo_nas.tabular import make_table_evaluator
+
+    class Stuck(Strategy):
+        name = "stuck"
+        description = "proposes two genotypes over and over"
+        asks = 0
+
+        def ask(self, n):
+            Stuck.asks += 1
+            return [self.space.all_genotypes()[Stuck.asks % 2]]
+
+        def tell(self, observations):
+            pass
+
+    objs = (make_objective("val_error"), make_objective("params"))
+    space, ev = make_table_evaluator("nb201", {}, objs)
+    store = Store(tmp_path / "s.db")
+    first = run_search(store, Problem(space, objs), ev, Stuck, {}, 0, Budget(evaluations=10))
+    run = store.run(first.run_id)
+    assert run.status == "finished" and "asks in a row" in run.stats["stopped"]
+    assert len({e.genotype_key for e in first.evaluations}) == 2
+    assert Stuck.asks == 2 + MAX_STALE_ASKS  # two new ones, then only repeats
+    events = len(store.events(first.run_id))
+    again = run_search(store, Problem(space, objs), ev, Stuck, {}, 0, Budget(evaluations=10))
+    assert again.run_id == first.run_id and Stuck.asks == 2 + MAX_STALE_ASKS  # nothing replayed
+    assert len(store.events(first.run_id)) == events and store.run(first.run_id).status == "finished"
