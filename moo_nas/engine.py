@@ -19,8 +19,9 @@ process refuses it; the claim of a dead process is taken over.
 Budget: ``evaluations`` counts distinct genotypes (canonical forms, so genotypes that build the
 same network count once); a repeated proposal is answered from the run at no cost and does not
 count.  A strategy that proposes nothing new for :data:`MAX_STALE_ASKS` asks in a row is
-stopped (its space is exhausted); the run is finished with the reason in its stats, and the same
-command later reads it rather than resuming it.
+stopped (its space is exhausted); so is one that declares itself finished or (synchronously)
+proposes nothing.  Such a run is finished with the reason in its stats, and the same command
+later reads it rather than resuming it (the replay would end the same way).
 
 Reuse across runs: a genotype evaluated by another run of the store with the same architecture,
 task, recipe and training seed is copied (``cached``) and charged the cost it originally had, so
@@ -248,8 +249,9 @@ class SearchRun:
         if run.status != "finished":
             return False
         evaluations = self.store.evaluations(self.run_id)
-        # a run stopped because its strategy proposed nothing new (MAX_STALE_ASKS) is complete
-        # with fewer: replaying it would stall the same way, after repeating every ask
+        # a run whose strategy stopped it early (nothing new for MAX_STALE_ASKS asks, finished,
+        # nothing proposed) is complete with fewer: a replay would end the same way, after
+        # repeating every ask
         if len({e.genotype_key for e in evaluations}) < b.evaluations and not run.stats.get("stopped"):
             return False
         self.results = {e.seq: e for e in evaluations}
@@ -492,10 +494,12 @@ class SearchRun:
             if self.budget.exhausted(self.distinct, time.perf_counter() - self.t_start, self.cost_s):
                 break
             if self.strategy.finished():
+                self.stop_reason = "the strategy finished"
                 break
             before = self.distinct
             seqs = self.propose(self._batch())
             if not seqs:
+                self.stop_reason = "the strategy proposed nothing"
                 break
             if not self.complete(seqs):
                 break  # the evaluation budget ended inside this batch
@@ -540,9 +544,13 @@ class SearchRun:
         while True:
             while asking and len(flight) < self.executor.workers:
                 left = self.budget.remaining_evaluations(self.distinct + len(flight_keys))
-                if ((left is not None and left <= 0) or self.strategy.finished()
+                if ((left is not None and left <= 0)
                         or self.budget.exhausted(self.distinct, time.perf_counter() - self.t_start,
                                                  self.cost_s)):
+                    asking = False
+                    break
+                if self.strategy.finished():
+                    self.stop_reason = "the strategy finished"
                     asking = False
                     break
                 before = self.distinct + len(flight_keys)

@@ -153,3 +153,34 @@ def test_a_run_stopped_for_proposing_nothing_new_is_finished_and_not_resumed(tmp
     again = run_search(store, Problem(space, objs), ev, Stuck, {}, 0, Budget(evaluations=10))
     assert again.run_id == first.run_id and Stuck.asks == 2 + MAX_STALE_ASKS  # nothing replayed
     assert len(store.events(first.run_id)) == events and store.run(first.run_id).status == "finished"
+
+
+def test_a_run_its_strategy_declared_finished_is_not_resumed(tmp_path):
+    """A strategy that says it is finished before the budget ends (a sweep of fixed points)
+    stops the run with that reason; the same command then reads the run."""
+    from moo_nas.strategy import Problem, Strategy
+    from moo_nas.tabular import make_table_evaluator
+
+    class ThreePoints(Strategy):
+        name = "three-points"
+        description = "proposes three genotypes, then is finished"
+        asks = 0
+
+        def ask(self, n):
+            ThreePoints.asks += 1
+            return [self.space.all_genotypes()[ThreePoints.asks]]
+
+        def tell(self, observations):
+            pass
+
+        def finished(self):
+            return ThreePoints.asks >= 3
+
+    objs = (make_objective("val_error"), make_objective("params"))
+    space, ev = make_table_evaluator("nb201", {}, objs)
+    store = Store(tmp_path / "s.db")
+    first = run_search(store, Problem(space, objs), ev, ThreePoints, {}, 0, Budget(evaluations=10))
+    assert store.run(first.run_id).stats["stopped"] == "the strategy finished"
+    assert len(first.evaluations) == 3 and ThreePoints.asks == 3
+    again = run_search(store, Problem(space, objs), ev, ThreePoints, {}, 0, Budget(evaluations=10))
+    assert again.run_id == first.run_id and ThreePoints.asks == 3 and len(again.evaluations) == 3
