@@ -15,7 +15,8 @@ attribute ``constraints`` read by ``constraints_func`` on older versions.
 
 ``optuna-gp`` with ``max_train = N`` fits its GPs on at most N completed trials (the least
 dominated half plus a seeded draw of the rest, as the BoTorch strategies cap theirs), so a long
-run's asks stop growing in cost; without it the sampler is Optuna's, unchanged.  A capped GP
+run's asks stop growing in cost; without it the sampler fits on every trial, as Optuna's does
+(its work runs with torch function handling off, see :class:`_CappedGP`).  A capped GP
 re-proposes architectures that have dropped out of its training set (the engine answers those
 free, the ask is still charged): on NAS-Bench-201 with N = 128, 500 distinct architectures took
 880-1260 asks (``experiments/nb201.toml`` says more).
