@@ -19,7 +19,7 @@ run's asks stop growing in cost; without it the sampler fits on every trial, as 
 (its work runs with torch function handling off, see :class:`_CappedGP`).  A capped GP
 re-proposes architectures that have dropped out of its training set (the engine answers those
 free, the ask is still charged): on NAS-Bench-201 with N = 128, 500 distinct architectures took
-880-1260 asks (``experiments/nb201.toml`` says more).
+909-1475 asks (``experiments/nb201.toml`` says more).
 
 Asynchronous use: an asked trial stays ``RUNNING`` in the study until its observation is told,
 so TPE's constant liar and the GP sampler's pending-point handling see it; ``tell`` accepts any
