@@ -121,66 +121,62 @@ def test_strategy_time_is_charged_on_the_training_clock_when_the_strategy_asks_f
     assert all(ev.cost_s == pytest.approx(ev.work_s + ev.strategy_s) for ev in res.evaluations)
 
 
-def test_a_run_stopped_for_proposing_nothing_new_is_finished_and_not_resumed(tmp_path):
-    """A strategy that only repeats itself is stopped after MAX_STALE_ASKS asks with the
-    reason recorded; running the same search again reads the run instead of replaying every
-    ask (which would stall the same way) and adds nothing to the store."""
-    from moo_nas.engine import MAX_STALE_ASKS
-    from moo_nas.strategy import Problem, Strategy
+def _run_twice(tmp_path, strategy):
+    """The same NB201 table search run twice on one store (budget 10): the store and both results."""
+    from moo_nas.strategy import Problem
     from moo_nas.tabular import make_table_evaluator
-
-    class Stuck(Strategy):
-        name = "stuck"
-        description = "proposes two genotypes over and over"
-        asks = 0
-
-        def ask(self, n):
-            Stuck.asks += 1
-            return [self.space.all_genotypes()[Stuck.asks % 2]]
-
-        def tell(self, observations):
-            pass
 
     objs = (make_objective("val_error"), make_objective("params"))
     space, ev = make_table_evaluator("nb201", {}, objs)
     store = Store(tmp_path / "s.db")
-    first = run_search(store, Problem(space, objs), ev, Stuck, {}, 0, Budget(evaluations=10))
-    run = store.run(first.run_id)
-    assert run.status == "finished" and "asks in a row" in run.stats["stopped"]
-    assert len({e.genotype_key for e in first.evaluations}) == 2
-    assert Stuck.asks == 2 + MAX_STALE_ASKS  # two new ones, then only repeats
+    first = run_search(store, Problem(space, objs), ev, strategy, {}, 0, Budget(evaluations=10))
     events = len(store.events(first.run_id))
-    again = run_search(store, Problem(space, objs), ev, Stuck, {}, 0, Budget(evaluations=10))
-    assert again.run_id == first.run_id and Stuck.asks == 2 + MAX_STALE_ASKS  # nothing replayed
-    assert len(store.events(first.run_id)) == events and store.run(first.run_id).status == "finished"
+    again = run_search(store, Problem(space, objs), ev, strategy, {}, 0, Budget(evaluations=10))
+    assert again.run_id == first.run_id and len(store.events(first.run_id)) == events  # nothing added
+    return store, first, again
 
 
-def test_a_run_its_strategy_declared_finished_is_not_resumed(tmp_path):
-    """A strategy that says it is finished before the budget ends (a sweep of fixed points)
-    stops the run with that reason; the same command then reads the run."""
-    from moo_nas.strategy import Problem, Strategy
-    from moo_nas.tabular import make_table_evaluator
+def _counting_strategy(name, pick, finished=lambda asks: False):
+    """A strategy proposing ``space.all_genotypes()[pick(asks)]`` at its ``asks``-th ask,
+    counting its asks on the class (a replay would ask again)."""
+    from moo_nas.strategy import Strategy
 
-    class ThreePoints(Strategy):
-        name = "three-points"
-        description = "proposes three genotypes, then is finished"
+    class Counting(Strategy):
+        description = "test strategy"
         asks = 0
 
         def ask(self, n):
-            ThreePoints.asks += 1
-            return [self.space.all_genotypes()[ThreePoints.asks]]
+            Counting.asks += 1
+            return [self.space.all_genotypes()[pick(Counting.asks)]]
 
         def tell(self, observations):
             pass
 
         def finished(self):
-            return ThreePoints.asks >= 3
+            return finished(Counting.asks)
 
-    objs = (make_objective("val_error"), make_objective("params"))
-    space, ev = make_table_evaluator("nb201", {}, objs)
-    store = Store(tmp_path / "s.db")
-    first = run_search(store, Problem(space, objs), ev, ThreePoints, {}, 0, Budget(evaluations=10))
+    Counting.name = name
+    return Counting
+
+
+def test_a_run_stopped_for_proposing_nothing_new_is_finished_and_not_resumed(tmp_path):
+    """A strategy that only repeats itself is stopped after MAX_STALE_ASKS asks with the
+    reason recorded; running the same search again reads the run instead of replaying every
+    ask (which would stall the same way) and adds nothing to the store."""
+    from moo_nas.engine import MAX_STALE_ASKS
+
+    stuck = _counting_strategy("stuck", lambda asks: asks % 2)  # two genotypes over and over
+    store, first, again = _run_twice(tmp_path, stuck)
+    run = store.run(first.run_id)
+    assert run.status == "finished" and "asks in a row" in run.stats["stopped"]
+    assert len({e.genotype_key for e in first.evaluations}) == 2
+    assert stuck.asks == 2 + MAX_STALE_ASKS  # two new ones, then only repeats; none replayed
+
+
+def test_a_run_its_strategy_declared_finished_is_not_resumed(tmp_path):
+    """A strategy that says it is finished before the budget ends (a sweep of fixed points)
+    stops the run with that reason; the same command then reads the run."""
+    three = _counting_strategy("three-points", lambda asks: asks, finished=lambda asks: asks >= 3)
+    store, first, again = _run_twice(tmp_path, three)
     assert store.run(first.run_id).stats["stopped"] == "the strategy finished"
-    assert len(first.evaluations) == 3 and ThreePoints.asks == 3
-    again = run_search(store, Problem(space, objs), ev, ThreePoints, {}, 0, Budget(evaluations=10))
-    assert again.run_id == first.run_id and ThreePoints.asks == 3 and len(again.evaluations) == 3
+    assert len(first.evaluations) == 3 and three.asks == 3 and len(again.evaluations) == 3
